@@ -1,0 +1,161 @@
+"""Checking hand-written gradients against finite differences.
+
+Central differences, (f(x + h) − f(x − h)) / 2h, have error O(h²) from the Taylor series plus
+O(ε·|f| / h) from rounding. In float64 (ε ≈ 1e-16) with h ≈ 1e-5 both are around 1e-10, so a
+correct gradient agrees to a relative error of about 1e-8 or better, and a wrong one (a missing
+term, a transposed matrix) is off by 1e-2 or more. float32 is far too coarse for this: check
+in float64, then trust the same code in float32.
+
+Two rules from experience:
+  * check at random points, never only at the IA³ initialisation (all ones), where a backward
+    that forgets to multiply by l still looks right;
+  * check a vector-Jacobian product against a random upstream gradient, not the gradient of a
+    sum, which hides errors that cancel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Relative error below this passes in float64 (see the module docstring for why 1e-7).
+TOLERANCE_F64 = 1e-7
+
+
+def rel_error(a, b, floor=1e-12) -> float:
+    """max |a − b| / max(max |a|, max |b|, floor): the largest error relative to the scale.
+
+    Relative to the whole array's scale rather than entry by entry, because an entry that is
+    nearly 0 only carries the rounding noise of the others. `floor` keeps 0/0 from being NaN.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0), floor)
+    return float(np.max(np.abs(a - b), initial=0.0) / scale)
+
+
+def numerical_gradient(f, x, index=None, h=1e-5):
+    """d f / d x by central differences, f() -> float reading x, which is changed in place.
+
+    index: flat indices to check (default: all). Returns the numeric gradient at those indices.
+    x is restored exactly after each coordinate.
+    """
+    flat = x.reshape(-1)  # a view: writing to it changes x
+    index = np.arange(flat.size) if index is None else np.asarray(index)
+    grad = np.empty(len(index))
+    for j, i in enumerate(index):
+        old = flat[i]
+        flat[i] = old + h
+        f_plus = f()
+        flat[i] = old - h
+        f_minus = f()
+        flat[i] = old
+        grad[j] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def numerical_vjp(f, x, dout, h=1e-5):
+    """d/dx Σ f(x) ⊙ dout for an array-valued f() reading x: a vector-Jacobian product."""
+    return numerical_gradient(lambda: float(np.sum(f() * dout)), x, h=h).reshape(x.shape)
+
+
+def directional_check(f, params, grads, h=1e-5, seed=0):
+    """Compare ⟨∇f, u⟩ with (f(θ + h·u) − f(θ − h·u)) / 2h for a random unit direction u.
+
+    Two evaluations of f check every parameter at once (though not each one separately).
+    params: arrays changed in place and restored; grads: their analytic gradients.
+    Returns (analytic, numeric).
+    """
+    rng = np.random.default_rng(seed)
+    us = [rng.standard_normal(p.shape) for p in params]
+    norm = np.sqrt(sum(np.sum(u * u) for u in us))
+    us = [u / norm for u in us]
+    originals = [p.copy() for p in params]
+
+    def shifted(sign):
+        for p, p0, u in zip(params, originals, us):
+            p[...] = p0 + sign * h * u
+        return f()
+
+    numeric = (shifted(+1) - shifted(-1)) / (2 * h)
+    for p, p0 in zip(params, originals):
+        p[...] = p0
+    analytic = float(sum(np.sum(g * u) for g, u in zip(grads, us)))
+    return analytic, numeric
+
+
+# -------------------------------------------------------------------------------------------------
+# IA³ gradients of the model's loss, as a readable report.
+
+
+@dataclass
+class CheckRow:
+    what: str  # e.g. "l_k layer 0" or "all vectors, random direction"
+    analytic: np.ndarray
+    numeric: np.ndarray
+    error: float = field(init=False)
+
+    def __post_init__(self):
+        self.error = rel_error(self.analytic, self.numeric)
+
+
+@dataclass
+class GradcheckReport:
+    rows: list[CheckRow]
+    tolerance: float = TOLERANCE_F64
+
+    @property
+    def passed(self) -> bool:
+        return all(row.error < self.tolerance for row in self.rows)
+
+    def table(self) -> str:
+        lines = [
+            f"{'check':<34} {'analytic':>14} {'numeric':>14} {'rel. error':>11}  verdict",
+            "-" * 84,
+        ]
+        for row in self.rows:
+            a, n = np.ravel(row.analytic), np.ravel(row.numeric)
+            k = int(np.argmax(np.abs(a - n)))  # show the worst coordinate
+            verdict = "ok" if row.error < self.tolerance else "WRONG"
+            lines.append(f"{row.what:<34} {a[k]:>14.6e} {n[k]:>14.6e} {row.error:>11.2e}  {verdict}")
+        lines.append("-" * 84)
+        lines.append(
+            f"relative error = max|analytic - numeric| / max scale; float64 central differences: "
+            f"< {self.tolerance:.0e} is right, > 1e-2 is a bug."
+        )
+        return "\n".join(lines)
+
+
+def check_ia3_gradients(model, ia3, ids, loss_mask=None, attention_mask=None,
+                        coords_per_vector=4, h=1e-5, seed=0, grads=None) -> GradcheckReport:
+    """Sparse finite differences of every IA³ vector in every layer, plus a directional check.
+
+    `grads`: analytic gradients to check (default: tinyia3's own loss_and_grad). Passing other
+    gradients is how a student checks their own backward. The model should be float64.
+    """
+    from .losses import loss, loss_and_grad
+
+    if np.dtype(model.dtype) != np.float64:
+        raise ValueError(
+            f"Gradient checks need a float64 model (found {np.dtype(model.dtype)}): float32 "
+            "rounding swamps the finite differences. Load it with dtype=np.float64."
+        )
+    ia3 = ia3.astype(np.float64)  # a private copy: its entries are nudged in place
+    if grads is None:
+        _, grads = loss_and_grad(model, ia3, ids, loss_mask, attention_mask)
+
+    def f():
+        return loss(model, ia3, ids, loss_mask, attention_mask)
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, vec in ia3.named().items():
+        for layer in range(ia3.n_layer):
+            index = rng.choice(vec.shape[1], size=min(coords_per_vector, vec.shape[1]), replace=False)
+            numeric = numerical_gradient(f, vec[layer], index, h)
+            rows.append(CheckRow(f"d{name} layer {layer} ({len(index)} coords)",
+                                 getattr(grads, name)[layer][index], numeric))
+    vectors = list(ia3.named().values())
+    analytic, numeric = directional_check(f, vectors, list(grads.named().values()), h, seed)
+    rows.append(CheckRow("all vectors, random direction", np.array([analytic]), np.array([numeric])))
+    return GradcheckReport(rows)

@@ -1,0 +1,237 @@
+"""GPT-2's operations, each forward directly above its backward.
+
+The contract is CS231n's: `op_forward(inputs..., cache=True) -> (out, cache)` and
+`op_backward(dout, cache) -> gradients`. The cache holds exactly what the backward needs and
+is `None` when `cache=False`, so inference pays nothing for it.
+
+Weight gradients live in separate `*_backward_weights` functions. IA³ training never calls
+them: the model's backward computes gradients for the IA³ vectors only, and tests forbid these
+functions during an IA³ step.
+
+Shapes: B batch, T time (tokens), C = n_embd, F = n_inner, H = n_head, D = C / H, V = vocab.
+Every function works in the dtype of its inputs; constants are Python floats so that NumPy
+does not promote a float32 computation to float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# Embedding: x[b, t] = wte[ids[b, t]] + wpe[pos[b, t]]
+
+
+def embedding_forward(ids, pos, wte, wpe):
+    """ids, pos: (B, T) int -> (B, T, C). No cache: the backward needs only ids and pos."""
+    return wte[ids] + wpe[pos]
+
+
+def embedding_backward_weights(dx, ids, pos, wte_shape, wpe_shape):
+    """(B, T, C) -> dwte (V, C), dwpe (P, C). A token seen twice gets both gradients added."""
+    C = dx.shape[-1]
+    dwte = np.zeros(wte_shape, dx.dtype)
+    dwpe = np.zeros(wpe_shape, dx.dtype)
+    np.add.at(dwte, ids.reshape(-1), dx.reshape(-1, C))
+    np.add.at(dwpe, pos.reshape(-1), dx.reshape(-1, C))
+    return dwte, dwpe
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer norm over the last axis: y = (x - mean) / sqrt(var + eps) * g + b
+
+
+def layer_norm_forward(x, g, b, eps, cache=True):
+    """x: (..., C) -> (..., C). Cache: (xhat, rstd, g)."""
+    mean = x.mean(axis=-1, keepdims=True)
+    xc = x - mean
+    var = np.mean(xc * xc, axis=-1, keepdims=True)  # biased variance, as in PyTorch
+    rstd = 1.0 / np.sqrt(var + eps)
+    xhat = xc * rstd
+    out = xhat * g + b
+    return out, ((xhat, rstd, g) if cache else None)
+
+
+def layer_norm_backward(dout, cache):
+    """dout (..., C) -> dx (..., C).
+
+    With xhat = (x - mean) * rstd, the three terms are: the direct path, the path through the
+    mean (every x moves the mean), and the path through the variance.
+    """
+    xhat, rstd, g = cache
+    dxhat = dout * g
+    return rstd * (
+        dxhat
+        - dxhat.mean(axis=-1, keepdims=True)
+        - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
+    )
+
+
+def layer_norm_backward_weights(dout, cache):
+    """dout (..., C) -> dg (C,), db (C,)."""
+    xhat = cache[0]
+    C = dout.shape[-1]
+    return (dout * xhat).reshape(-1, C).sum(axis=0), dout.reshape(-1, C).sum(axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear (GPT-2's Conv1D): y = x @ w + b with w stored (in, out), so no transpose is needed.
+
+
+def linear_forward(x, w, b, cache=True):
+    """x: (..., in) -> (..., out). Cache: (x, w)."""
+    return x @ w + b, ((x, w) if cache else None)
+
+
+def linear_backward(dout, cache):
+    """dout (..., out) -> dx (..., in). The input gradient only: see linear_backward_weights."""
+    _, w = cache
+    return dout @ w.T
+
+
+def linear_backward_weights(dout, cache):
+    """dout (..., out) -> dw (in, out), db (out,). Never called during IA³ training."""
+    x, _ = cache
+    n_in, n_out = x.shape[-1], dout.shape[-1]
+    x2, dout2 = x.reshape(-1, n_in), dout.reshape(-1, n_out)  # fold batch and time: one big matmul
+    return x2.T @ dout2, dout2.sum(axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# GELU, tanh approximation (GPT-2's "gelu_new"):
+#   gelu(x) = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)  # a Python float: keeps float32 in float32
+_GELU_C = 0.044715
+
+
+def gelu_forward(x, cache=True):
+    """x: any shape -> same shape. Cache: (x, tanh(u))."""
+    t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))
+    out = 0.5 * x * (1.0 + t)
+    return out, ((x, t) if cache else None)
+
+
+def gelu_backward(dout, cache):
+    """d gelu/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx,  du/dx = sqrt(2/pi) (1 + 3 c x^2)."""
+    x, t = cache
+    du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * x * x)
+    return dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+
+
+# ---------------------------------------------------------------------------------------------
+# IA³ scaling: y = l ⊙ x, one learned scale per channel (the last axis), shared by all tokens.
+# This single op is the whole of IA³: it is applied to keys (l_k), values (l_v) and the FFN
+# hidden activation (l_ff).
+
+
+def ia3_scale_forward(x, l, cache=True):
+    """x: (..., N), l: (N,) -> (..., N). Cache: (x, l)."""
+    return x * l, ((x, l) if cache else None)
+
+
+def ia3_scale_backward(dout, cache):
+    """dout (..., N) -> dx (..., N), dl (N,). dl sums over every token the scale touched."""
+    x, l = cache
+    N = x.shape[-1]
+    dl = (dout * x).reshape(-1, N).sum(axis=0)
+    return dout * l, dl
+
+
+# ---------------------------------------------------------------------------------------------
+# Causal self-attention core on split heads:
+#   att = softmax(q kᵀ / sqrt(D) + mask),  y = att v
+# q, k, v: (B, H, T, D). `allowed` (B or 1, 1, T, T) is True where query t may look at key s.
+
+
+def attention_mask(attention_mask, T_q, T_k):
+    """Boolean (B or 1, 1, T_q, T_k): causal (key s <= query t) and the key is not padding.
+
+    Queries are the last T_q of T_k positions (T_q < T_k when decoding with a KV cache).
+    `attention_mask` is (B, T_k) with 1 for tokens and 0 for padding, or None.
+    """
+    q_pos = np.arange(T_k - T_q, T_k)[:, None]
+    allowed = (np.arange(T_k)[None, :] <= q_pos)[None, None]  # (1, 1, T_q, T_k)
+    if attention_mask is not None:
+        allowed = allowed & (attention_mask[:, None, None, :] != 0)
+    return allowed
+
+
+def attention_forward(q, k, v, allowed, cache=True):
+    """(B, H, T_q, D), (B, H, T_k, D) x2 -> y (B, H, T_q, D). Cache: (q, k, v, att)."""
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, T_q, T_k)
+    # The mask is applied before the softmax, so masked keys get exactly 0 weight. It writes the
+    # most negative finite number rather than -inf, so that no row computes inf - inf = NaN.
+    scores = np.where(allowed, scores, np.finfo(scores.dtype).min)
+    # Subtracting the row max leaves softmax unchanged and keeps exp() from overflowing.
+    scores -= scores.max(axis=-1, keepdims=True)
+    att = np.exp(scores, out=scores)
+    att /= att.sum(axis=-1, keepdims=True)
+    # A query whose keys are all masked (a left-padding position) attends to nothing: its row
+    # would otherwise be uniform over masked keys. Only padding outputs are affected.
+    empty = ~allowed.any(axis=-1, keepdims=True)  # (B or 1, 1, T_q, 1)
+    if empty.any():
+        att = np.where(empty, 0.0, att).astype(att.dtype, copy=False)
+    y = att @ v  # (B, H, T_q, D)
+    return y, ((q, k, v, att) if cache else None)
+
+
+def attention_backward(dy, cache, need_dq=True):
+    """dy (B, H, T, D) -> dq, dk, dv, each (B, H, T, D); dq is None when not needed.
+
+    Softmax backward: for a row a = softmax(s), ds = a ⊙ (da − Σ_j a_j da_j). Masked entries
+    have a = 0 exactly, so they receive no gradient without further masking.
+    """
+    q, k, v, att = cache
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    dv = att.swapaxes(-1, -2) @ dy  # (B, H, T_k, D)
+    datt = dy @ v.swapaxes(-1, -2)  # (B, H, T_q, T_k)
+    dscores = att * (datt - (datt * att).sum(axis=-1, keepdims=True))
+    dscores *= scale
+    dk = dscores.swapaxes(-1, -2) @ q  # (B, H, T_k, D)
+    dq = dscores @ k if need_dq else None  # (B, H, T_q, D)
+    return dq, dk, dv
+
+
+def split_heads(x, n_head):
+    """(B, T, C) -> (B, H, T, D)."""
+    B, T, C = x.shape
+    return x.reshape(B, T, n_head, C // n_head).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x):
+    """(B, H, T, D) -> (B, T, C). The inverse of split_heads; also its backward."""
+    B, H, T, D = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, H * D)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-entropy of logits against target ids, weighted per row (0 = not counted).
+
+
+def log_softmax(logits):
+    """(N, V) -> (N, V), computed stably by subtracting the row max."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def cross_entropy_forward(logits, targets, weights, cache=True):
+    """Σ_n weights[n] · (−log softmax(logits[n])[targets[n]]).  A sum: the caller normalises.
+
+    logits (N, V), targets (N,) int, weights (N,) -> scalar. Cache: (softmax, targets, weights).
+    """
+    logp = log_softmax(logits)
+    nll = -logp[np.arange(len(targets)), targets]
+    loss = float(np.dot(weights, nll))
+    return loss, ((np.exp(logp, out=logp), targets, weights) if cache else None)
+
+
+def cross_entropy_backward(dloss, cache):
+    """dloss (scalar) -> dlogits (N, V) = dloss · weights[n] · (softmax − onehot(target))."""
+    probs, targets, weights = cache
+    dlogits = probs.copy()
+    dlogits[np.arange(len(targets)), targets] -= 1.0
+    dlogits *= (dloss * weights)[:, None].astype(dlogits.dtype)
+    return dlogits
