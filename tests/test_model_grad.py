@@ -134,8 +134,11 @@ def test_float32_gradients_agree_with_float64(batch):
 # -- full-parameter gradients (trainable="all") ---------------------------------------------------
 
 
-def test_all_weight_gradients_match_finite_differences(tiny, batch):
+@pytest.mark.parametrize("masks", ["none", "padded"])
+def test_all_weight_gradients_match_finite_differences(tiny, batch, masks):
     ids, loss_mask, attention_mask = batch
+    if masks == "none":
+        loss_mask = attention_mask = None
     _, grads = loss_and_grad(tiny, None, ids, loss_mask, attention_mask, trainable="all")
     assert set(grads) == set(tiny.params)
     rng = np.random.default_rng(9)

@@ -31,6 +31,7 @@ def embedding_forward(ids, pos, wte, wpe):
 def embedding_backward_weights(dx, ids, pos, wte_shape, wpe_shape):
     """(B, T, C) -> dwte (V, C), dwpe (P, C). A token seen twice gets both gradients added."""
     C = dx.shape[-1]
+    pos = np.broadcast_to(pos, ids.shape)  # positions may be shared by the batch: (1, T)
     dwte = np.zeros(wte_shape, dx.dtype)
     dwpe = np.zeros(wpe_shape, dx.dtype)
     np.add.at(dwte, ids.reshape(-1), dx.reshape(-1, C))
@@ -221,11 +222,20 @@ def cross_entropy_forward(logits, targets, weights, cache=True):
     """Σ_n weights[n] · (−log softmax(logits[n])[targets[n]]).  A sum: the caller normalises.
 
     logits (N, V), targets (N,) int, weights (N,) -> scalar. Cache: (softmax, targets, weights).
+    −log softmax(z)[y] = log Σ_j exp(z_j − m) − (z_y − m) with m = max_j z_j, so one exp over
+    the (N, V) array serves both the loss and the softmax the backward needs.
     """
-    logp = log_softmax(logits)
-    nll = -logp[np.arange(len(targets)), targets]
+    rows = np.arange(len(targets))
+    shifted = logits - logits.max(axis=-1, keepdims=True)  # (N, V), every entry <= 0
+    picked = shifted[rows, targets]  # (N,)
+    probs = np.exp(shifted, out=shifted)  # the buffer becomes exp(z − m)
+    total = probs.sum(axis=-1, keepdims=True)  # (N, 1)
+    nll = np.log(total[:, 0]) - picked
     loss = float(np.dot(weights, nll))
-    return loss, ((np.exp(logp, out=logp), targets, weights) if cache else None)
+    if not cache:
+        return loss, None
+    probs /= total
+    return loss, (probs, targets, weights)
 
 
 def cross_entropy_backward(dloss, cache):
