@@ -61,6 +61,19 @@ class GPT2Config:
                 f"{source}: model_type is {model_type!r}, expected 'gpt2'. tinyia3 implements the "
                 "GPT-2 architecture only (gpt2, gpt2-medium/large/xl, distilgpt2 and their fine-tunes)."
             )
+        # Variants transformers supports with flags; each would change the numbers, so refuse.
+        unsupported = {
+            "scale_attn_weights": (False, "attention without the 1/sqrt(d_head) scale"),
+            "scale_attn_by_inverse_layer_idx": (True, "attention scaled by 1/layer index"),
+            "reorder_and_upcast_attn": (True, "reordered attention upcasting"),
+            "tie_word_embeddings": (False, "an LM head not tied to wte"),
+        }
+        for key, (bad, what) in unsupported.items():
+            if raw.get(key) is bad:
+                raise ValueError(
+                    f"{source}: {key}={bad} asks for {what}, which tinyia3 does not implement "
+                    "(it implements the original GPT-2 only)."
+                )
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in raw.items() if k in known}
         try:

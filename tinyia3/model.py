@@ -91,7 +91,7 @@ class GPT2:
         c = self.config
         T_past = 0 if past is None else past[0][0].shape[2]
         T = ids.shape[1]
-        pos = positions(attention_mask, T)  # (B, T)
+        pos = positions(attention_mask, T_past, T)  # (B or 1, T)
 
         x = ops.embedding_forward(ids, pos, self.params["wte.weight"], self.params["wpe.weight"])  # (B, T, C)
         allowed = ops.attention_mask(attention_mask, T, T_past + T)
@@ -222,15 +222,15 @@ class GPT2:
         return [ia3.layer(i) for i in range(self.config.n_layer)]
 
 
-def positions(attention_mask, T):
-    """Position ids (B, T) of the last T tokens.
+def positions(attention_mask, T_past, T):
+    """Position ids (B or 1, T) of T new tokens that follow T_past earlier ones (KV cache).
 
     Without padding, positions are 0, 1, 2, ... With left padding the first real token must
     still get position 0, as in transformers' generate: position = (number of real tokens
     before it), and pads get 0. Their value does not matter since no real token attends to them.
     """
     if attention_mask is None:
-        return np.arange(T)[None, :]
+        return np.arange(T_past, T_past + T)[None, :]
     pos = np.cumsum(attention_mask, axis=-1) - 1
     return np.maximum(pos, 0)[:, -T:]
 
