@@ -16,6 +16,7 @@ Neither stores `lm_head.weight`: GPT-2's output layer is tied to `wte`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 from pathlib import Path
@@ -152,3 +153,34 @@ def load_checkpoint(path: str | Path, config: GPT2Config, dtype=np.float32) -> d
     """Named GPT-2 parameters (hub names) from one safetensors file, as `dtype`."""
     tensors, _ = read_safetensors(path)
     return gpt2_params(tensors, config, dtype, source=str(path))
+
+
+def write_atomic(path: Path, write) -> None:
+    """Call write(tmp_path), then rename over `path`: readers never see a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_model(model, folder: str | Path, dtype=None) -> Path:
+    """Write config.json + model.safetensors in the hub's layout (no prefix, Conv1D (in, out)
+    weights, no lm_head: it is tied to wte). dtype: e.g. np.float16 to halve the file."""
+    from safetensors.numpy import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dtype = np.dtype(dtype or model.dtype)
+    tensors = {}
+    for name, array in model.params.items():
+        if dtype == np.float16 and np.abs(array).max() > np.finfo(np.float16).max:
+            raise ValueError(f"{name} has values beyond float16's range (65504); save in float32.")
+        tensors[name] = np.ascontiguousarray(array, dtype=dtype)
+    config = json.dumps({**model.config.to_dict(), "torch_dtype": dtype.name}, indent=2) + "\n"
+    write_atomic(folder / "config.json", lambda p: p.write_text(config, encoding="utf-8"))
+    write_atomic(folder / "model.safetensors", lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
+    return folder
