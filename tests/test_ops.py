@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tinyia3 import ops
-from tinyia3.gradcheck import TOLERANCE_F64, numerical_gradient, numerical_vjp, rel_error
+from tinyia3.gradcheck import TOLERANCE_F64, numerical_vjp, rel_error
 
 rng = np.random.default_rng(42)
 
@@ -131,22 +131,23 @@ def test_split_and_merge_heads_are_inverse():
     np.testing.assert_array_equal(ops.merge_heads(heads), x)
 
 
-def test_cross_entropy_backward_matches_finite_differences():
+def test_nll_backward_matches_finite_differences():
     logits, targets = 3 * randn(5, 7), rng.integers(0, 7, 5)
-    weights = np.array([1.0, 0.0, 1.0, 1.0, 0.5])
-    _, cache = ops.cross_entropy_forward(logits, targets, weights)
-    dlogits = ops.cross_entropy_backward(1.0, cache)
-    numeric = numerical_gradient(lambda: ops.cross_entropy_forward(logits, targets, weights, cache=False)[0], logits)
-    assert rel_error(dlogits, numeric.reshape(logits.shape)) < TOLERANCE_F64
-    assert np.all(dlogits[1] == 0), "a row of weight 0 must get no gradient"
+    dnll = np.array([1.0, 0.0, -2.0, 0.5, 1.5])  # any upstream gradient, negative ones included
+    nll, cache = ops.nll_forward(logits, targets)
+    dlogits = ops.nll_backward(dnll, cache)
+    f = lambda: ops.nll_forward(logits, targets, cache=False)[0]  # noqa: E731
+    assert rel_error(dlogits, numerical_vjp(f, logits, dnll)) < TOLERANCE_F64
+    assert np.all(dlogits[1] == 0), "a row with upstream gradient 0 must get no gradient"
 
 
-def test_cross_entropy_value_and_stability():
+def test_nll_value_and_stability():
     logits = np.array([[1000.0, 0.0, -1000.0]])  # naive exp() would overflow
-    loss, _ = ops.cross_entropy_forward(logits, np.array([1]), np.array([1.0]), cache=False)
-    assert loss == pytest.approx(1000.0, rel=1e-12)
-    loss, _ = ops.cross_entropy_forward(np.zeros((1, 4)), np.array([2]), np.array([1.0]), cache=False)
-    assert loss == pytest.approx(np.log(4), rel=1e-15)
+    nll, _ = ops.nll_forward(logits, np.array([1]), cache=False)
+    assert nll[0] == pytest.approx(1000.0, rel=1e-12)
+    nll, _ = ops.nll_forward(np.zeros((1, 4)), np.array([2]), cache=False)
+    assert nll[0] == pytest.approx(np.log(4), rel=1e-15)
+    np.testing.assert_allclose(ops.log_softmax(logits)[0], [0.0, -1000.0, -2000.0], atol=1e-9)
 
 
 def test_embedding_backward_weights_matches_finite_differences():

@@ -1,8 +1,13 @@
 """Losses over the model's next-token predictions, and their gradients.
 
-Convention (shared by every loss here): `loss_mask[b, t] = 1` means "the prediction of token t,
-made at position t-1, counts". Position 0 has nothing before it and never counts; padding
-(attention_mask 0) never counts either.
+Every loss here is a function of per-token log-probabilities lp = log p(y_t | y_<t) at a few
+positions. That gives one recipe for all gradients: compute c = d loss / d lp for each scored
+token, then d loss / d logits = −c · (softmax − onehot) (ops.nll_backward with dnll = −c), then
+d hidden = d logits @ wte, then the model's backward. Only the rows that are scored ever go
+through the 50257-wide LM head.
+
+Convention: `loss_mask[b, t] = 1` means "the prediction of token t, made at position t-1,
+counts". Position 0 has nothing before it and never counts; padding never counts either.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
+from .data import ChoiceBatch
 from .ia3 import IA3
 from .model import GPT2
 
@@ -34,43 +40,74 @@ def target_weights(ids, loss_mask=None, attention_mask=None):
     return weights[:, 1:]
 
 
+def head_nll(model: GPT2, hidden_rows, targets, dnll=None, trainable="ia3"):
+    """The LM head over selected rows, chunk by chunk: nll (N,) of targets (N,) given hidden (N, C).
+
+    dnll: d loss / d nll, either an array (N,) known in advance (one pass), or a function of
+    nll (a second pass recomputes each chunk's logits: cheaper than keeping N·V of them), or
+    None for a forward only. With it, also returns d loss / d hidden_rows (N, C) and, for
+    trainable="all", the head's share of d wte (V, C).
+    """
+    wte = model.params["wte.weight"]
+    N = len(targets)
+    nll = np.empty(N, dtype=np.float64)
+    chunks = [slice(start, start + HEAD_CHUNK) for start in range(0, N, HEAD_CHUNK)]
+    if dnll is None or callable(dnll):
+        for part in chunks:
+            nll[part], _ = ops.nll_forward(model.lm_head(hidden_rows[part]), targets[part], cache=False)
+        if dnll is None:
+            return nll, None, None
+        dnll = dnll(nll)
+    dhidden = np.zeros_like(hidden_rows)
+    dwte = np.zeros_like(wte) if trainable == "all" else None
+    for part in chunks:
+        h = hidden_rows[part]
+        nll[part], cache = ops.nll_forward(model.lm_head(h), targets[part])  # (n,), softmax (n, V)
+        dlogits = ops.nll_backward(dnll[part], cache)  # (n, V)
+        dhidden[part] = dlogits @ wte  # (n, C)
+        if dwte is not None:
+            dwte += dlogits.T @ h  # (V, C)
+    return nll, dhidden, dwte
+
+
+def _scored_rows(ids, mask):
+    """Flat indices of the positions that predict the masked tokens, and those tokens.
+
+    mask (B, T): 1 at tokens t that are scored; position t-1 predicts token t."""
+    b, t = np.nonzero(mask)
+    if np.any(t == 0):
+        raise ValueError("Token 0 of a sequence cannot be scored: nothing comes before it.")
+    return b * ids.shape[1] + (t - 1), ids[b, t], b
+
+
+def _backward(model, ia3, record, hidden, rows, dhidden_rows, dwte, trainable):
+    """Scatter the scored rows' gradients into d hidden (B, T, C) and run the model's backward."""
+    dhidden = np.zeros_like(hidden)
+    dhidden.reshape(-1, hidden.shape[-1])[rows] = dhidden_rows
+    dia3, dweights = model.backward(dhidden, record, ia3, trainable)
+    if trainable == "ia3":
+        return dia3
+    dweights["wte.weight"] += dwte  # the tied LM head's share
+    if dia3 is not None:
+        dweights["ia3"] = dia3
+    return dweights
+
+
+# -- next-token cross-entropy (language modelling) -------------------------------------------------
+
+
 def _targets(ids, loss_mask, attention_mask):
-    """ids as (B, T), target weights (B, T-1) and their sum, refusing a loss with no target."""
+    """ids as (B, T) and the (B, T) mask of scored tokens, refusing a loss with no target."""
     ids = np.asarray(ids)
     ids2 = ids[None, :] if ids.ndim == 1 else ids
-    weights = target_weights(ids2, loss_mask, attention_mask)
-    count = weights.sum()
-    if count == 0:
+    scored = np.zeros(ids2.shape, dtype=np.int64)
+    scored[:, 1:] = target_weights(ids2, loss_mask, attention_mask)
+    if scored.sum() == 0:
         raise ValueError(
             "No target counts for the loss: loss_mask (and attention_mask) leave no position t >= 1 "
             "at 1. A sequence needs at least two real tokens, and the mask must mark targets."
         )
-    return ids2, weights, count
-
-
-def head_loss(model: GPT2, hidden, targets, weights, grad=True, trainable="ia3"):
-    """Σ weights · cross-entropy of the LM head's predictions, chunk by chunk.
-
-    hidden (N, C), targets (N,), weights (N,). Rows of weight 0 are skipped entirely.
-    Returns (loss_sum, dhidden (N, C) or None, dwte (V, C) or None); dwte only when trainable="all".
-    """
-    wte = model.params["wte.weight"]
-    rows = np.flatnonzero(weights)
-    loss = 0.0
-    dhidden = np.zeros_like(hidden) if grad else None
-    dwte = np.zeros_like(wte) if grad and trainable == "all" else None
-    for start in range(0, len(rows), HEAD_CHUNK):
-        r = rows[start:start + HEAD_CHUNK]
-        h = hidden[r]  # (n, C)
-        logits = model.lm_head(h)  # (n, V)
-        part, cache = ops.cross_entropy_forward(logits, targets[r], weights[r], cache=grad)
-        loss += part
-        if grad:
-            dlogits = ops.cross_entropy_backward(1.0, cache)  # (n, V)
-            dhidden[r] = dlogits @ wte  # (n, C)
-            if dwte is not None:
-                dwte += dlogits.T @ h  # (V, C)
-    return loss, dhidden, dwte
+    return ids2, scored
 
 
 def loss_and_grad(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_mask=None, trainable="ia3"):
@@ -80,30 +117,113 @@ def loss_and_grad(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_m
     trainable="all": grads is a dict of every weight's gradient by checkpoint name (and, when
     `ia3` is given, the IA3 gradients under the key "ia3").
     """
-    ids2, weights, count = _targets(ids, loss_mask, attention_mask)
+    ids2, scored = _targets(ids, loss_mask, attention_mask)
     hidden, record, _ = model.forward(ids2, ia3, attention_mask, cache=True)  # (B, T, C)
-    B, T, C = hidden.shape
-    inputs = hidden[:, :-1].reshape(-1, C)  # position t-1 predicts token t
-    loss_sum, dinputs, dwte = head_loss(
-        model, inputs, ids2[:, 1:].reshape(-1), weights.reshape(-1), True, trainable
-    )
-    dhidden = np.zeros_like(hidden)
-    dhidden[:, :-1] = dinputs.reshape(B, T - 1, C) / count
-    dia3, dweights = model.backward(dhidden, record, ia3, trainable)
-    loss = loss_sum / count
-    if trainable == "ia3":
-        return loss, dia3
-    dweights["wte.weight"] += dwte / count  # the tied LM head's share
-    if dia3 is not None:
-        dweights["ia3"] = dia3
-    return loss, dweights
+    rows, targets, _ = _scored_rows(ids2, scored)
+    count = len(rows)
+    nll, dh_rows, dwte = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets,
+                                  np.full(count, 1.0 / count), trainable)
+    grads = _backward(model, ia3, record, hidden, rows, dh_rows, dwte, trainable)
+    return float(nll.mean()), grads
 
 
 def loss(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_mask=None) -> float:
     """The same mean next-token cross-entropy, forward only (no activation record kept)."""
-    ids2, weights, count = _targets(ids, loss_mask, attention_mask)
+    ids2, scored = _targets(ids, loss_mask, attention_mask)
     hidden, _, _ = model.forward(ids2, ia3, attention_mask)
-    C = hidden.shape[-1]
-    loss_sum, _, _ = head_loss(model, hidden[:, :-1].reshape(-1, C), ids2[:, 1:].reshape(-1),
-                               weights.reshape(-1), grad=False)
-    return loss_sum / count
+    rows, targets, _ = _scored_rows(ids2, scored)
+    nll, _, _ = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets)
+    return float(nll.mean())
+
+
+# -- multiple choice: the T-Few objective and rank classification ----------------------------------
+#
+# Liu et al. 2022, section 3.2. For an example with prompt x and choices y⁽¹⁾…y⁽ᴺ⁾ of which y⁺ is
+# right, with lp the per-token log-probabilities of a choice's tokens given the prompt:
+#   L_LM = −(1/T⁺) Σ_t lp⁺_t                                        (the right answer's tokens)
+#   L_UL = −Σ_{n wrong} Σ_t log(1 − exp(lp⁽ⁿ⁾_t)) / Σ_{n wrong} T⁽ⁿ⁾    (unlikelihood of wrong ones)
+#   L_LN = −log softmax_n(β⁽ⁿ⁾)[+],  β⁽ⁿ⁾ = (1/T⁽ⁿ⁾) Σ_t lp⁽ⁿ⁾_t       (length-normalised ranking)
+# Token sums run over the whole batch (as in T-Few); L_LN is averaged over examples.
+# Rank classification predicts argmax_n β⁽ⁿ⁾.
+
+TFEW_TERMS = ("lm", "ul", "ln")
+
+
+def choice_scores(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch) -> np.ndarray:
+    """Length-normalised log-likelihood β (R,) of every (example, choice) row, forward only."""
+    hidden, _, _ = model.forward(batch.ids, ia3, batch.attention_mask)
+    rows, targets, row_of = _scored_rows(batch.ids, batch.choice_mask)
+    nll, _, _ = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets)
+    return _beta(-nll, row_of, len(batch.ids))
+
+
+def _beta(lp, row_of, R):
+    return np.bincount(row_of, weights=lp, minlength=R) / np.bincount(row_of, minlength=R)
+
+
+def predict(scores: np.ndarray, batch: ChoiceBatch) -> np.ndarray:
+    """Rank classification: the choice (index within its example) with the highest score."""
+    predictions = []
+    for e in range(len(batch.labels)):
+        predictions.append(int(np.argmax(scores[batch.example == e])))
+    return np.array(predictions)
+
+
+def tfew_terms(lp, row_of, batch: ChoiceBatch, terms=TFEW_TERMS):
+    """The T-Few terms from per-token log-probs lp (M,) of the scored tokens, and d(sum)/d lp.
+
+    Returns ({"lm": L_LM, "ul": L_UL, "ln": L_LN} for the chosen terms, dL/dlp (M,)).
+    """
+    unknown = set(terms) - set(TFEW_TERMS)
+    if unknown or not terms:
+        raise ValueError(f"T-Few terms must be a non-empty subset of {TFEW_TERMS}, found {tuple(terms)}.")
+    R = len(batch.ids)
+    token_right = batch.correct[row_of]  # (M,)
+    values, dlp = {}, np.zeros_like(lp)
+    if "lm" in terms:
+        n_right = token_right.sum()
+        values["lm"] = -lp[token_right].sum() / n_right
+        dlp -= token_right / n_right
+    if "ul" in terms:
+        wrong = ~token_right
+        one_minus_p = -np.expm1(lp[wrong])  # 1 − exp(lp), accurate when p is close to 1
+        values["ul"] = -np.log(one_minus_p).sum() / wrong.sum()
+        dlp[wrong] += np.exp(lp[wrong]) / one_minus_p / wrong.sum()  # d/dlp −log(1 − e^lp) = p / (1 − p)
+    if "ln" in terms:
+        beta = _beta(lp, row_of, R)  # (R,)
+        dbeta = np.zeros(R)
+        E = len(batch.labels)
+        values["ln"] = 0.0
+        for e in range(E):
+            mine = np.flatnonzero(batch.example == e)
+            z = beta[mine] - beta[mine].max()
+            q = np.exp(z) / np.exp(z).sum()  # softmax over this example's choices
+            right = batch.correct[mine]
+            values["ln"] -= np.log(q[right][0]) / E
+            dbeta[mine] = (q - right) / E
+        dlp += dbeta[row_of] / np.bincount(row_of, minlength=R)[row_of]  # dβ/dlp = 1/T
+    return values, dlp
+
+
+def tfew_loss_and_grad(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch, terms=TFEW_TERMS, trainable="ia3"):
+    """L = Σ of the chosen T-Few terms, its gradient, the terms by name and the scores β (R,)."""
+    hidden, record, _ = model.forward(batch.ids, ia3, batch.attention_mask, cache=True)
+    rows, targets, row_of = _scored_rows(batch.ids, batch.choice_mask)
+    found = {}
+
+    def dnll(nll):
+        found["values"], dlp = tfew_terms(-nll, row_of, batch, terms)
+        return -dlp  # lp = −nll
+
+    nll, dh_rows, dwte = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets, dnll, trainable)
+    grads = _backward(model, ia3, record, hidden, rows, dh_rows, dwte, trainable)
+    values = found["values"]
+    return float(sum(values.values())), grads, values, _beta(-nll, row_of, len(batch.ids))
+
+
+def tfew_loss(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch, terms=TFEW_TERMS) -> float:
+    """The T-Few loss, forward only (for finite differences and evaluation)."""
+    hidden, _, _ = model.forward(batch.ids, ia3, batch.attention_mask)
+    rows, targets, row_of = _scored_rows(batch.ids, batch.choice_mask)
+    nll, _, _ = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets)
+    return float(sum(tfew_terms(-nll, row_of, batch, terms)[0].values()))

@@ -209,7 +209,8 @@ def merge_heads(x):
 
 
 # ---------------------------------------------------------------------------------------------
-# Cross-entropy of logits against target ids, weighted per row (0 = not counted).
+# Negative log-likelihood of target tokens, one value per row: nll[n] = −log softmax(logits[n])[y_n].
+# Every loss in losses.py is built from these per-token values.
 
 
 def log_softmax(logits):
@@ -218,12 +219,11 @@ def log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def cross_entropy_forward(logits, targets, weights, cache=True):
-    """Σ_n weights[n] · (−log softmax(logits[n])[targets[n]]).  A sum: the caller normalises.
+def nll_forward(logits, targets, cache=True):
+    """logits (N, V), targets (N,) int -> nll (N,). Cache: (softmax (N, V), targets).
 
-    logits (N, V), targets (N,) int, weights (N,) -> scalar. Cache: (softmax, targets, weights).
     −log softmax(z)[y] = log Σ_j exp(z_j − m) − (z_y − m) with m = max_j z_j, so one exp over
-    the (N, V) array serves both the loss and the softmax the backward needs.
+    the (N, V) array serves both the value and the softmax the backward needs.
     """
     rows = np.arange(len(targets))
     shifted = logits - logits.max(axis=-1, keepdims=True)  # (N, V), every entry <= 0
@@ -231,17 +231,16 @@ def cross_entropy_forward(logits, targets, weights, cache=True):
     probs = np.exp(shifted, out=shifted)  # the buffer becomes exp(z − m)
     total = probs.sum(axis=-1, keepdims=True)  # (N, 1)
     nll = np.log(total[:, 0]) - picked
-    loss = float(np.dot(weights, nll))
     if not cache:
-        return loss, None
+        return nll, None
     probs /= total
-    return loss, (probs, targets, weights)
+    return nll, (probs, targets)
 
 
-def cross_entropy_backward(dloss, cache):
-    """dloss (scalar) -> dlogits (N, V) = dloss · weights[n] · (softmax − onehot(target))."""
-    probs, targets, weights = cache
+def nll_backward(dnll, cache):
+    """dnll (N,) -> dlogits (N, V) = dnll[n] · (softmax − onehot(y_n)). A row with dnll 0 gets 0."""
+    probs, targets = cache
     dlogits = probs.copy()
     dlogits[np.arange(len(targets)), targets] -= 1.0
-    dlogits *= (dloss * weights)[:, None].astype(dlogits.dtype)
+    dlogits *= np.asarray(dnll, dtype=dlogits.dtype)[:, None]
     return dlogits
