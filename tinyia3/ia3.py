@@ -14,7 +14,9 @@ A value below 1 inhibits its channel, above 1 amplifies it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -29,13 +31,15 @@ class IA3:
     l_v: np.ndarray  # (n_layer, n_embd)
     l_ff: np.ndarray  # (n_layer, n_inner)
     l_q: np.ndarray | None = None  # (n_layer, n_embd), PEFT import only
+    base_model: str | None = None  # the model these vectors were made for, saved with them
 
     @classmethod
     def ones(cls, model_or_config, dtype=None) -> "IA3":
         """The paper's initialisation. Pass a model (dtype follows it) or a GPT2Config."""
         config, dtype = _config_and_dtype(model_or_config, dtype)
         L, C, F = config.n_layer, config.n_embd, config.n_inner
-        return cls(np.ones((L, C), dtype), np.ones((L, C), dtype), np.ones((L, F), dtype))
+        return cls(np.ones((L, C), dtype), np.ones((L, C), dtype), np.ones((L, F), dtype),
+                   base_model=getattr(model_or_config, "name", None))
 
     @classmethod
     def random(cls, model_or_config, std=0.1, seed=0, dtype=None) -> "IA3":
@@ -74,7 +78,7 @@ class IA3:
 
     def map(self, fn) -> "IA3":
         """A new IA3 with fn applied to every vector (l_q stays absent if absent)."""
-        return IA3(**{name: fn(vec) for name, vec in self.named().items()})
+        return IA3(**{name: fn(vec) for name, vec in self.named().items()}, base_model=self.base_model)
 
     def copy(self) -> "IA3":
         return self.map(np.copy)
@@ -98,6 +102,24 @@ class IA3:
                     "create one for this model with IA3.ones(model)."
                 )
 
+    @property
+    def shape(self) -> dict[str, int]:
+        """The model shape these vectors fit."""
+        return {"n_layer": self.l_k.shape[0], "n_embd": self.l_k.shape[1], "n_inner": self.l_ff.shape[1]}
+
+    def save(self, path) -> Path:
+        """tinyia3's adapter file (safetensors); see save() below."""
+        return save(self, path)
+
+    def save_peft(self, folder, base_model_name_or_path: str | None = None) -> Path:
+        """A Hugging Face PEFT adapter folder; see save_peft() below."""
+        return save_peft(self, folder, base_model_name_or_path or self.base_model or "gpt2")
+
+    @staticmethod
+    def load(path, model=None) -> "IA3":
+        """tinyia3's file or a PEFT folder; see load() below."""
+        return load(path, model)
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}={list(v.shape)}" for k, v in self.named().items())
         return f"IA3({shapes}, dtype={self.dtype}, {self.num_parameters:,} parameters)"
@@ -112,3 +134,169 @@ def _config_and_dtype(model_or_config, dtype):
             f"Expected a tinyia3 model or a GPT2Config, found {type(model_or_config).__name__}."
         )
     return config, np.dtype(dtype or model_or_config.dtype)
+
+
+# -------------------------------------------------------------------------------------------------
+# Saving and loading: tinyia3's own file, and Hugging Face PEFT's adapter folder.
+
+FORMAT = "tinyia3-ia3"
+FORMAT_VERSION = "1"
+PEFT_WEIGHTS = "adapter_model.safetensors"
+PEFT_CONFIG = "adapter_config.json"
+_PEFT_PREFIX = "base_model.model.transformer.h."
+
+
+def save(ia3: IA3, path) -> Path:
+    """One safetensors file: the vectors by name, and metadata naming the base model and its
+    shape so that loading onto another model can be refused. Written atomically."""
+    from safetensors.numpy import save_file
+
+    from .checkpoint import write_atomic
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": str(ia3.base_model),
+                **{k: str(v) for k, v in ia3.shape.items()}}
+    tensors = {name: np.ascontiguousarray(vec) for name, vec in ia3.named().items()}
+    write_atomic(path, lambda p: save_file(tensors, str(p), metadata=metadata))
+    return path
+
+
+def load(path, model=None) -> IA3:
+    """An IA3 from tinyia3's file or from a PEFT IA³ adapter folder (GPT-2, default targets).
+
+    With `model`, the adapter's shape is checked against it (a clear error if it was made for
+    another model) and the vectors take the model's dtype.
+    """
+    from .checkpoint import read_safetensors
+
+    path = Path(path)
+    if path.is_dir():
+        ia3 = _load_peft(path)
+    elif path.is_file():
+        try:
+            tensors, metadata = read_safetensors(path)
+        except ValueError as err:
+            raise ValueError(f"Cannot read adapter {path}: {err}") from None
+        if metadata.get("format") != FORMAT:
+            raise ValueError(
+                f"{path} is not a tinyia3 adapter (its metadata format is {metadata.get('format')!r}, "
+                f"expected {FORMAT!r}). A PEFT adapter is a folder: pass the folder."
+            )
+        missing = [n for n in NAMES if n not in tensors]
+        if missing:
+            raise ValueError(f"Adapter {path} is damaged: it lacks {', '.join(missing)}.")
+        ia3 = IA3(**{n: np.array(tensors[n]) for n in ("l_k", "l_v", "l_ff", "l_q") if n in tensors},
+                  base_model=metadata.get("base_model"))
+        if ia3.shape != {k: int(metadata.get(k, -1)) for k in ia3.shape}:
+            raise ValueError(f"Adapter {path} is damaged: its vectors {ia3.shape} disagree with its metadata.")
+    else:
+        raise FileNotFoundError(f"Adapter {path} does not exist. Expected a .safetensors file written by "
+                                "tinyia3 (ia3.save) or a PEFT adapter folder.")
+    if model is not None:
+        c = model.config
+        if ia3.shape != {"n_layer": c.n_layer, "n_embd": c.n_embd, "n_inner": c.n_inner}:
+            raise ValueError(
+                f"Adapter {path} was made for {ia3.base_model!r} with {ia3.shape}, but this model "
+                f"({getattr(model, 'name', None)!r}) has n_layer={c.n_layer}, n_embd={c.n_embd}, "
+                f"n_inner={c.n_inner}. Load the base model it was trained on."
+            )
+        ia3 = ia3.astype(model.dtype)
+    return ia3
+
+
+def save_peft(ia3: IA3, folder, base_model_name_or_path: str) -> Path:
+    """A folder that peft.PeftModel.from_pretrained(GPT2LMHeadModel, folder) loads unchanged.
+
+    PEFT scales the fused q|k|v output of c_attn with one (3C, 1) vector: [l_q | l_k | l_v],
+    l_q = 1 when the adapter has none (the paper does not scale queries); and the input of
+    mlp.c_proj with a (1, F) vector, the paper's l_ff.
+    """
+    from safetensors.numpy import save_file
+
+    from .checkpoint import write_atomic
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    l_q = ia3.l_q if ia3.l_q is not None else np.ones_like(ia3.l_k)
+    tensors = {}
+    for i in range(ia3.n_layer):
+        qkv = np.concatenate([l_q[i], ia3.l_k[i], ia3.l_v[i]])
+        tensors[f"{_PEFT_PREFIX}{i}.attn.c_attn.ia3_l"] = qkv[:, None].astype(np.float32)  # (3C, 1)
+        tensors[f"{_PEFT_PREFIX}{i}.mlp.c_proj.ia3_l"] = ia3.l_ff[i][None, :].astype(np.float32)  # (1, F)
+    config = {
+        "peft_type": "IA3", "task_type": "CAUSAL_LM",
+        "target_modules": ["c_attn", "mlp.c_proj"], "feedforward_modules": ["mlp.c_proj"],
+        "fan_in_fan_out": True, "init_ia3_weights": True, "inference_mode": True,
+        "base_model_name_or_path": base_model_name_or_path, "modules_to_save": None,
+        "revision": None, "auto_mapping": None, "exclude_modules": None,
+        "peft_version": "0.21.2",  # the version whose format this mirrors (tests/fixtures)
+    }
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    write_atomic(folder / PEFT_CONFIG, lambda p: p.write_text(text, encoding="utf-8"))
+    write_atomic(folder / PEFT_WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
+    return folder
+
+
+def _load_peft(folder: Path):
+    from .checkpoint import read_safetensors
+
+    config_path, weights_path = folder / PEFT_CONFIG, folder / PEFT_WEIGHTS
+    if not config_path.is_file() or not weights_path.is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a PEFT adapter folder: expected {PEFT_CONFIG} and {PEFT_WEIGHTS} "
+            f"(found: {', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'})."
+        )
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_path} is not valid JSON ({err}).") from None
+    if config.get("peft_type") != "IA3":
+        raise ValueError(f"{folder} holds a {config.get('peft_type')!r} adapter; tinyia3 reads IA3 adapters only.")
+    try:
+        tensors, _ = read_safetensors(weights_path)
+    except ValueError as err:
+        raise ValueError(f"Cannot read adapter {weights_path}: {err}") from None
+    # Keys may carry an adapter name (…ia3_l.default) when saved by older PEFT versions.
+    by_module = {}
+    for key, value in tensors.items():
+        if not key.startswith(_PEFT_PREFIX) or ".ia3_l" not in key:
+            raise ValueError(f"{weights_path}: unexpected tensor {key!r}; expected GPT-2 IA³ keys "
+                             f"{_PEFT_PREFIX}N.attn.c_attn.ia3_l and {_PEFT_PREFIX}N.mlp.c_proj.ia3_l.")
+        layer, module = key[len(_PEFT_PREFIX):].split(".ia3_l")[0].split(".", 1)
+        by_module[(int(layer), module)] = np.asarray(value, dtype=np.float32)
+    modules = {m for _, m in by_module}
+    if not modules <= {"attn.c_attn", "mlp.c_proj"}:
+        raise ValueError(f"{folder}: IA³ on {sorted(modules)}; tinyia3 maps only PEFT's GPT-2 default targets "
+                         "c_attn (q|k|v) and mlp.c_proj (feed-forward).")
+    L = 1 + max(layer for layer, _ in by_module)
+    qkv = [by_module.get((i, "attn.c_attn")) for i in range(L)]
+    ff = [by_module.get((i, "mlp.c_proj")) for i in range(L)]
+    if any(v is None for v in qkv) or any(v is None for v in ff):
+        raise ValueError(f"{folder}: some layers lack a c_attn or mlp.c_proj vector; expected both in all {L} layers.")
+    qkv = np.stack([v.reshape(-1) for v in qkv])  # (L, 3C)
+    C = qkv.shape[1] // 3
+    l_ff = np.stack([v.reshape(-1) for v in ff])  # (L, F)
+    l_q = qkv[:, :C]
+    return IA3(qkv[:, C:2 * C].copy(), qkv[:, 2 * C:].copy(), l_ff,
+               None if np.all(l_q == 1.0) else l_q.copy(),  # an untrained q slice is no scaling at all
+               base_model=config.get("base_model_name_or_path"))
+
+
+def merge(model, ia3: IA3):
+    """A new model whose weights have the scales folded in, so inference costs nothing extra:
+        l ⊙ (x W + b) = x (W diag(l)) + l ⊙ b      keys, values (and PEFT's queries): c_attn columns and bias
+        (l ⊙ h) W2    = h (diag(l) W2)             FFN: rows of mlp.c_proj; its bias is untouched
+    """
+    from .model import GPT2
+
+    ia3.check_fits(model.config)
+    C = model.config.n_embd
+    params = dict(model.params)
+    for i in range(model.config.n_layer):
+        l = ia3.astype(model.dtype).layer(i)
+        scale = np.concatenate([l.get("l_q", np.ones(C, model.dtype)), l["l_k"], l["l_v"]])  # (3C,)
+        params[f"h.{i}.attn.c_attn.weight"] = model.params[f"h.{i}.attn.c_attn.weight"] * scale  # columns
+        params[f"h.{i}.attn.c_attn.bias"] = model.params[f"h.{i}.attn.c_attn.bias"] * scale
+        params[f"h.{i}.mlp.c_proj.weight"] = model.params[f"h.{i}.mlp.c_proj.weight"] * l["l_ff"][:, None]  # rows
+    return GPT2(model.config, params, source=f"{model.source} + merged IA³", name=model.name)

@@ -31,11 +31,12 @@ def load_model(name_or_path="embedded", dtype=np.float32, cache_dir=None) -> GPT
             "(exact gradient checks). Checkpoints stored in float16/bfloat16 load with either."
         )
     if name_or_path == "embedded" and not (EMBEDDED_DIR / WEIGHTS_NAME).is_file():
-        return GPT2(PLACEHOLDER_CONFIG, init_params(PLACEHOLDER_CONFIG, seed=0, dtype=dtype), PLACEHOLDER_SOURCE)
+        return GPT2(PLACEHOLDER_CONFIG, init_params(PLACEHOLDER_CONFIG, seed=0, dtype=dtype), PLACEHOLDER_SOURCE,
+                    name="embedded")
     files = resolve(name_or_path, cache_dir=cache_dir)
     config = GPT2Config.from_json(files.folder / "config.json")
     params = load_checkpoint(files.folder / WEIGHTS_NAME, config, dtype)
-    return GPT2(config, params, source=files.source)
+    return GPT2(config, params, source=files.source, name=str(name_or_path))
 
 
 def load_tokenizer(name_or_path="embedded", cache_dir=None) -> Tokenizer:

@@ -56,10 +56,11 @@ class ForwardCache:
 class GPT2:
     """A GPT-2 language model: named weights (checkpoint names) and the functions over them."""
 
-    def __init__(self, config: GPT2Config, params: dict[str, np.ndarray], source: str = "memory"):
+    def __init__(self, config: GPT2Config, params: dict[str, np.ndarray], source: str = "memory", name=None):
         self.config = config
         self.params = params
         self.source = source  # where the weights came from, for `tinyia3 info` and reprs
+        self.name = name  # what it was loaded as ("embedded", "gpt2", a path): adapters record it
         self.dtype = params["wte.weight"].dtype
         # blocks[i]["attn.c_attn.weight"] is params["h.{i}.attn.c_attn.weight"]: the block code
         # reads like the checkpoint.
