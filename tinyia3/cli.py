@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -49,13 +50,14 @@ def cmd_info(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from . import load_model, load_tokenizer
+    from . import IA3, load_model, load_tokenizer
     from .generate import generate
 
     model = load_model(args.model)
     tokenizer = load_tokenizer(args.model)
+    ia3 = IA3.load(args.adapter, model) if args.adapter else None
     text = generate(model, tokenizer, args.prompt, max_new_tokens=args.max_new_tokens,
-                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed, ia3=ia3)
     print(args.prompt + text)
     return 0
 
@@ -87,6 +89,80 @@ def cmd_gradcheck(args) -> int:
     return 0 if report.passed else 1
 
 
+# -- train / eval / inspect -------------------------------------------------------------------------
+
+
+def _fmt(results: dict) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in results.items())
+
+
+def cmd_train(args) -> int:
+    from . import load_model, load_tokenizer
+    from .data import load_dataset
+    from .train import TrainConfig, TrainingStopped, train
+
+    model = load_model(args.model)
+    tokenizer = load_tokenizer(args.model)
+    train_set = load_dataset(args.data, tokenizer, model.config.n_positions)
+    eval_set = load_dataset(args.eval_data, tokenizer, model.config.n_positions) if args.eval_data else None
+    if eval_set is not None and eval_set.kind != train_set.kind:
+        raise ValueError(f"--eval-data is a {eval_set.kind!r} dataset but --data is {train_set.kind!r}.")
+    terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                         clip=args.clip, eval_every=args.eval_every, save_every=args.save_every,
+                         seed=args.seed, terms=terms)
+    kind = "language modelling" if train_set.kind == "lm" else f"multiple choice (T-Few: {' + '.join(terms)})"
+    print(f"IA³ on {model.source}: {model.config.n_layer} layers, "
+          f"{model.config.n_layer * (2 * model.config.n_embd + model.config.n_inner):,} trainable scales")
+    print(f"task: {kind}; {len(train_set)} training examples" +
+          (f", {len(eval_set)} held-out" if eval_set else ", no held-out set (pass --eval-data)"))
+    try:
+        history = train(model, train_set, eval_set, args.out, config, resume=args.resume)
+    except TrainingStopped as err:
+        print(f"tinyia3 train: stopped: {err}", file=sys.stderr)
+        return 3
+    evals = [h for h in history if "eval" in h]
+    if len(evals) >= 2:
+        print(f"held-out before: {_fmt(evals[0]['eval'])}")
+        print(f"held-out after:  {_fmt(evals[-1]['eval'])}")
+    print(f"adapter: {Path(args.out) / 'adapter.safetensors'}  (history: {Path(args.out) / 'history.jsonl'})")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from . import IA3, load_model, load_tokenizer
+    from .data import load_dataset
+    from .train import evaluate
+
+    model = load_model(args.model)
+    dataset = load_dataset(args.data, load_tokenizer(args.model), model.config.n_positions)
+    ia3 = IA3.load(args.adapter, model) if args.adapter else None
+    print(f"{args.data} ({len(dataset)} examples) on {args.model}"
+          f"{' + ' + args.adapter if args.adapter else ' (no adapter)'}: {_fmt(evaluate(model, ia3, dataset))}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from . import IA3
+
+    ia3 = IA3.load(args.adapter)
+    print(f"{args.adapter}: {ia3!r}, base model {ia3.base_model!r}")
+    print(f"channels inhibited (scale < {1 - args.tol:g}) and amplified (> {1 + args.tol:g}):")
+    print(f"{'vector':<6} {'layer':>5} {'channels':>8} {'inhibited':>9} {'amplified':>9} "
+          f"{'min':>7} {'mean':>7} {'max':>7}")
+    for r in ia3.summary(args.tol):
+        print(f"{r['vector']:<6} {r['layer']:>5} {r['channels']:>8} {r['inhibited']:>9} {r['amplified']:>9} "
+              f"{r['min']:>7.3f} {r['mean']:>7.3f} {r['max']:>7.3f}")
+    if args.png:
+        from .plots import plot_ia3_counts, plot_ia3_heatmaps
+
+        png = Path(args.png)
+        heat = plot_ia3_heatmaps(ia3, png)
+        counts = plot_ia3_counts(ia3, png.with_name(png.stem + "_counts" + png.suffix), args.tol)
+        print(f"figures: {heat}, {counts}")
+    return 0
+
+
 # -- the parser ----------------------------------------------------------------------------------
 
 
@@ -113,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None,
                    help="sample only among the likeliest tokens whose probabilities add up to p")
     p.add_argument("--seed", type=int, default=None, help="random seed, for repeatable samples")
+    p.add_argument("--adapter", help="an IA³ adapter to apply: a .safetensors file from `tinyia3 train` "
+                                     "or a PEFT IA³ folder")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("gradcheck", help="check the IA³ gradients against finite differences",
@@ -123,6 +201,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens", type=int, default=12, help="tokens per sequence (default 12)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(run=cmd_gradcheck)
+
+    p = sub.add_parser(
+        "train", help="fine-tune IA³ vectors on a JSONL dataset",
+        description="Fine-tune the IA³ vectors (l_k, l_v, l_ff) of a frozen model on a JSON Lines dataset: "
+                    '{"text"} or {"prompt","completion"} lines (language modelling, loss on the completion), '
+                    'or {"prompt","choices","label"} lines (multiple choice, T-Few loss). Writes '
+                    "OUT/adapter.safetensors, OUT/state.safetensors (for --resume) and OUT/history.jsonl.",
+    )
+    _add_model(p)
+    p.add_argument("--data", required=True, help="training set, .jsonl (see data/datasets/README.md)")
+    p.add_argument("--eval-data", help="held-out set, .jsonl: evaluated before training and every --eval-every steps")
+    p.add_argument("--out", required=True, help="run folder for the adapter, checkpoints and history")
+    p.add_argument("--steps", type=int, default=200, help="optimiser steps (default 200)")
+    p.add_argument("--batch-size", type=int, default=8, help="examples per step (default 8)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of Adam (default 3e-3, the paper's)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 6%% of --steps)")
+    p.add_argument("--clip", type=float, default=1.0, help="clip the gradients' global norm to this (default 1.0)")
+    p.add_argument("--eval-every", type=int, default=50, help="evaluate every N steps (default 50)")
+    p.add_argument("--save-every", type=int, default=50, help="checkpoint every N steps (default 50)")
+    p.add_argument("--terms", default="lm,ul,ln",
+                   help="multiple choice: T-Few losses to add up, from lm (likelihood of the right "
+                        "answer), ul (unlikelihood of wrong ones), ln (length-normalised ranking); default all")
+    p.add_argument("--seed", type=int, default=0, help="random seed for the batch order (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("eval", help="held-out loss (and accuracy for multiple choice)",
+                       description="Evaluate a model, with or without an adapter, on a JSONL dataset: "
+                                   "loss and perplexity, or rank-classification accuracy for multiple choice.")
+    _add_model(p)
+    p.add_argument("--data", required=True, help="dataset, .jsonl")
+    p.add_argument("--adapter", help="an IA³ adapter (.safetensors file or PEFT folder); default: none")
+    p.set_defaults(run=cmd_eval)
+
+    p = sub.add_parser("inspect", help="how many channels an adapter inhibits or amplifies",
+                       description="Summarise an IA³ adapter per vector and layer: channels inhibited "
+                                   "(scale below 1) and amplified (above 1), with an optional PNG.")
+    p.add_argument("adapter", help="adapter .safetensors file or PEFT folder")
+    p.add_argument("--tol", type=float, default=0.01, help="a channel counts as changed beyond 1 ± tol (default 0.01)")
+    p.add_argument("--png", help="also write heatmaps to this PNG (and a _counts.png bar chart)")
+    p.set_defaults(run=cmd_inspect)
     return parser
 
 
@@ -130,7 +249,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:  # DatasetError too
         print(f"tinyia3 {args.command}: error: {err}", file=sys.stderr)
         return 2
 

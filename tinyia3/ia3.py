@@ -120,6 +120,17 @@ class IA3:
         """tinyia3's file or a PEFT folder; see load() below."""
         return load(path, model)
 
+    def summary(self, tol: float = 0.01) -> list[dict]:
+        """Per vector and layer: how many channels are inhibited (< 1 − tol), amplified
+        (> 1 + tol) or left alone, and the range of the scales."""
+        rows = []
+        for name, vec in self.named().items():
+            for layer, v in enumerate(vec):
+                rows.append({"vector": name, "layer": layer, "channels": v.size,
+                             "inhibited": int((v < 1 - tol).sum()), "amplified": int((v > 1 + tol).sum()),
+                             "min": float(v.min()), "mean": float(v.mean()), "max": float(v.max())})
+        return rows
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}={list(v.shape)}" for k, v in self.named().items())
         return f"IA3({shapes}, dtype={self.dtype}, {self.num_parameters:,} parameters)"
