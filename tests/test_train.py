@@ -144,3 +144,15 @@ def test_cli_train_eval_inspect_generate(lm_file, mc_file, tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
     assert main(["train", "--data", str(lm_file), "--out", str(tmp_path / "x"), "--resume"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_full_fine_tuning_trains_a_copy_and_saves_it(model, lm_file, tmp_path):
+    data = dataset(model, lm_file)
+    before = {k: v.copy() for k, v in model.params.items()}
+    history = train(model, data, data, tmp_path / "full",
+                    TrainConfig(steps=4, batch_size=3, lr=1e-3, eval_every=4, trainable="all"), progress=False)
+    assert history[-1]["eval"]["loss"] < history[0]["eval"]["loss"]
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(v, before[k])  # the caller's model is frozen
+    tuned = tinyia3.load_model(tmp_path / "full" / "model")
+    assert evaluate(tuned, None, data)["loss"] == pytest.approx(history[-1]["eval"]["loss"], rel=1e-6)

@@ -39,6 +39,7 @@ class TrainConfig:
     save_every: int = 50
     seed: int = 0
     terms: tuple = TFEW_TERMS  # multiple choice only: which T-Few losses to add up
+    trainable: str = "ia3"  # "all": full fine-tuning of every weight, for comparison with IA³
 
     def warmup_steps(self) -> int:
         return self.warmup if self.warmup is not None else max(1, round(0.06 * self.steps))
@@ -62,14 +63,15 @@ def batch_indices(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
     return np.array(out)
 
 
-def step_loss_and_grad(model: GPT2, ia3: IA3, dataset: Dataset, index, terms=TFEW_TERMS):
-    """Loss and IA³ gradients on dataset.examples[index]."""
+def step_loss_and_grad(model: GPT2, ia3: IA3 | None, dataset: Dataset, index, terms=TFEW_TERMS, trainable="ia3"):
+    """Loss and gradients (a dict of named arrays) on dataset.examples[index]."""
     examples = [dataset.examples[i] for i in index]
     if dataset.kind == "lm":
         ids, attention_mask, loss_mask = lm_batch(examples)
-        return loss_and_grad(model, ia3, ids, loss_mask, attention_mask)
-    total, grads, _, _ = tfew_loss_and_grad(model, ia3, mc_batch(examples), terms)
-    return total, grads
+        total, grads = loss_and_grad(model, ia3, ids, loss_mask, attention_mask, trainable)
+    else:
+        total, grads, _, _ = tfew_loss_and_grad(model, ia3, mc_batch(examples), terms, trainable)
+    return total, grads.named() if trainable == "ia3" else grads
 
 
 def evaluate(model: GPT2, ia3: IA3 | None, dataset: Dataset, batch_size=16, terms=TFEW_TERMS) -> dict:
@@ -97,25 +99,47 @@ def evaluate(model: GPT2, ia3: IA3 | None, dataset: Dataset, batch_size=16, term
     return results
 
 
-def _save_state(path: Path, ia3: IA3, opt: AdamW, step: int, config: TrainConfig) -> None:
+def _save_state(path: Path, params: dict, opt: AdamW, step: int, config: TrainConfig) -> None:
     from safetensors.numpy import save_file
 
-    tensors = {f"ia3.{k}": v for k, v in ia3.named().items()}
+    tensors = {f"param.{k}": v for k, v in params.items()}
     tensors.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
-    metadata = {"step": str(step), "config": json.dumps(asdict(config)), "base_model": str(ia3.base_model)}
+    metadata = {"step": str(step), "config": json.dumps(asdict(config))}
     write_atomic(path, lambda p: save_file(tensors, str(p), metadata=metadata))
 
 
 def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config: TrainConfig,
           resume=False, progress=True, log=print) -> list[dict]:
-    """Train IA³ vectors on train_set; returns the history (also in out/history.jsonl)."""
+    """Train IA³ vectors on train_set; returns the history (also in out/history.jsonl).
+
+    config.trainable="all" fine-tunes every weight of a private copy of the model instead, and
+    writes it to out/model/ (the caller's model is never changed).
+    """
     from tqdm import tqdm
+
+    from .checkpoint import save_model
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state_path, adapter_path, history_path = out / "state.safetensors", out / "adapter.safetensors", out / "history.jsonl"
-    ia3 = IA3.ones(model)
-    opt = AdamW(ia3.named(), lr=config.lr)  # plain Adam: decay would pull scales toward 0, not 1
+    if config.trainable == "ia3":
+        ia3 = IA3.ones(model)
+        params = ia3.named()  # views: the optimiser updates the IA3's own arrays
+    elif config.trainable == "all":
+        ia3 = None
+        model = GPT2(model.config, {k: np.array(v) for k, v in model.params.items()},
+                     source=f"{model.source}, fully fine-tuned", name=model.name)
+        params = model.params
+    else:
+        raise ValueError(f"trainable must be 'ia3' or 'all', found {config.trainable!r}.")
+
+    def save_result():
+        if ia3 is not None:
+            ia3.save(adapter_path)
+        else:
+            save_model(model, out / "model")
+
+    opt = AdamW(params, lr=config.lr)  # plain Adam: decay would pull IA³ scales toward 0, not 1
     start, history = 0, []
     if resume:
         if not state_path.is_file():
@@ -129,8 +153,8 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
             raise ValueError(f"--resume with different settings than the saved run: "
                              + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
                              + ". Use the same settings, or a new --out folder.")
-        for name, vec in ia3.named().items():
-            vec[...] = tensors[f"ia3.{name}"]
+        for name, value in params.items():
+            value[...] = tensors[f"param.{name}"]
         opt.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("opt.")})
         start = int(metadata["step"])
         if history_path.exists():
@@ -144,18 +168,19 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
         write_atomic(history_path, lambda p: p.write_text(text))
 
     warmup = config.warmup_steps()
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="IA³ fine-tuning",
+    desc = "IA³ fine-tuning" if ia3 is not None else "full fine-tuning"
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=desc,
                unit="step", disable=not progress)
     for step in bar:
         index = batch_indices(len(train_set), step, config.batch_size, config.seed)
-        loss_value, grads = step_loss_and_grad(model, ia3, train_set, index, config.terms)
-        grads = grads.named()
+        loss_value, grads = step_loss_and_grad(model, ia3, train_set, index, config.terms, config.trainable)
         if not math.isfinite(loss_value) or not all(np.isfinite(g).all() for g in grads.values()):
-            ia3.save(adapter_path)  # the vectors before this step: the last good ones
+            save_result()  # the parameters before this step: the last good ones
             flush()
             raise TrainingStopped(
                 f"Step {step + 1}: the loss is {loss_value} (or a gradient is not finite). Training "
-                f"stopped; the last good adapter is {adapter_path}. Try a lower --lr, or check the data."
+                f"stopped; the last good {'adapter' if ia3 is not None else 'model'} is in {out}. "
+                "Try a lower --lr, or check the data."
             )
         norm = clip_by_global_norm(grads, config.clip)
         lr = warmup_linear_lr(step, config.steps, config.lr, warmup)
@@ -168,8 +193,8 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
             bar.write(f"step {step + 1}: held-out " + ", ".join(f"{k} {v:.4f}" for k, v in record["eval"].items()))
         history.append(record)
         if (step + 1) % config.save_every == 0 or last:
-            ia3.save(adapter_path)
-            _save_state(state_path, ia3, opt, step + 1, config)
+            save_result()
+            _save_state(state_path, params, opt, step + 1, config)
             flush()
     flush()
     return history
