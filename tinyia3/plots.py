@@ -21,7 +21,8 @@ VECTOR_TITLES = {"l_k": "l_k (keys)", "l_v": "l_v (values)", "l_ff": "l_ff (FFN 
                  "l_q": "l_q (queries, PEFT)"}
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
+    """Write a figure as PNG (folders created) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -50,7 +51,7 @@ def plot_ia3_heatmaps(ia3: IA3, path, title="IA³ scales per layer and channel")
     bar = fig.colorbar(image, ax=axes[:, 0], shrink=0.9)
     bar.set_label("scale  (<1 inhibited, 1 unchanged, >1 amplified)")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_ia3_counts(ia3: IA3, path, tol=0.01, title=None) -> Path:
@@ -71,4 +72,4 @@ def plot_ia3_counts(ia3: IA3, path, tol=0.01, title=None) -> Path:
     axes[0, 0].set_ylabel("% of the layer's channels")
     axes[0, -1].legend(fontsize=8)
     fig.suptitle(title or f"Channels moved more than {tol:g} from 1, per layer")
-    return _save(fig, path)
+    return save_figure(fig, path)
