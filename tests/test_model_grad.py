@@ -158,3 +158,19 @@ def test_all_mode_also_returns_ia3_gradients(tiny, batch):
     _, everything = loss_and_grad(tiny, ia3, ids, loss_mask, attention_mask, trainable="all")
     for name in ("l_k", "l_v", "l_ff"):
         np.testing.assert_allclose(getattr(everything["ia3"], name), getattr(ia3_only, name), rtol=1e-12)
+
+
+def test_float32_forward_has_no_silent_upcast(batch):
+    """Every activation the record keeps is float32 in a float32 model: no NumPy promotion to
+    float64 by a stray constant (which would also make the step ~3× slower)."""
+    import dataclasses
+
+    ids, loss_mask, attention_mask = batch
+    model = tiny_model(np.float32)
+    hidden, record, _ = model.forward(ids, tinyia3.IA3.random(model, seed=1), attention_mask, cache=True)
+    assert hidden.dtype == np.float32
+    for i, block in enumerate(record.blocks):
+        for field in dataclasses.fields(block):
+            for item in getattr(block, field.name) or ():
+                if isinstance(item, np.ndarray) and item.dtype.kind == "f":
+                    assert item.dtype == np.float32, f"block {i} {field.name}: {item.dtype}"
