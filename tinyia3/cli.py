@@ -163,6 +163,26 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+# -- check (exercises) ----------------------------------------------------------------------------
+
+
+def cmd_check(args) -> int:
+    from . import exercises
+
+    if args.list:
+        print(exercises.list_text())
+        return 0
+    if not args.name:
+        raise ValueError("name the exercise to check, e.g. `tinyia3 check layer_norm_backward`. "
+                         f"The exercises are: {', '.join(exercises.EXERCISES)} (`tinyia3 check --list`).")
+    if args.solution and args.file:
+        raise ValueError("--solution checks the package's own function and --file checks your file: "
+                         "use one of them.")
+    report = exercises.check(args.name, path=args.file, solution=args.solution, seed=args.seed)
+    print(report.text())
+    return 0 if report.passed else 1
+
+
 # -- the parser ----------------------------------------------------------------------------------
 
 
@@ -242,6 +262,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol", type=float, default=0.01, help="a channel counts as changed beyond 1 ± tol (default 0.01)")
     p.add_argument("--png", help="also write heatmaps to this PNG (and a _counts.png bar chart)")
     p.set_defaults(run=cmd_inspect)
+
+    p = sub.add_parser("check", help="check an exercise: tinyia3 check NAME (--list shows them)",
+                       description="Check your solution of an exercise in lessons/exercises/NAME.py: shapes, "
+                                   "float64 finite differences and the package's own function. Exits with "
+                                   "status 0 when it passes and 1 when it does not.")
+    p.add_argument("name", nargs="?", help="the exercise, e.g. layer_norm_backward (see --list)")
+    p.add_argument("--list", action="store_true", help="list the exercises with their lesson, minutes and goal")
+    p.add_argument("--solution", action="store_true",
+                   help="check the package's own function instead, to see what passing looks like")
+    p.add_argument("--file", help="check another copy of the exercise, e.g. your own file (default: "
+                                  "lessons/exercises/NAME.py)")
+    p.add_argument("--seed", type=int, default=0, help="random seed for the test inputs (default 0)")
+    p.set_defaults(run=cmd_check)
     return parser
 
 
