@@ -65,23 +65,36 @@ def cmd_generate(args) -> int:
 # -- gradcheck -----------------------------------------------------------------------------------
 
 
+GRADCHECK_TEXT = (
+    "In the beginning, God created the heavens and the earth. The earth was formless and empty.",
+    "Hi Maria, thanks for writing. Open Settings, then Sync, and switch it off and on again.",
+)
+
+
 def cmd_gradcheck(args) -> int:
-    from . import IA3, load_model
+    from . import IA3, load_model, load_tokenizer
     from .gradcheck import check_ia3_gradients
 
     model = load_model(args.model, dtype=np.float64)
     c = model.config
     rng = np.random.default_rng(args.seed)
     B, T = 2, min(args.tokens, c.n_positions)
-    ids = rng.integers(0, c.vocab_size, (B, T))
+    try:  # real text where the model has a tokenizer: attention is then as peaked as in use
+        tokenizer = load_tokenizer(args.model)
+        ids = np.array([tokenizer.encode(text)[:T] for text in GRADCHECK_TEXT])
+        what = "two English sentences"
+    except (FileNotFoundError, ValueError):
+        ids = rng.integers(0, c.vocab_size, (B, T))
+        what = "random token ids"
+    T = ids.shape[1]
     attention_mask = np.ones((B, T), dtype=np.int64)
     attention_mask[1, T - T // 3:] = 0  # a right-padded row
     loss_mask = attention_mask.copy()
     loss_mask[0, : T // 2] = 0  # count only the second half of row 0, as a prompt/completion split
     ia3 = IA3.random(model, std=0.3, seed=args.seed)  # away from ones, where bugs hide
     print(f"Gradient check of d loss / d (l_k, l_v, l_ff) on {model.source}")
-    print(f"float64, batch {B}×{T} with padding and a partial loss mask, IA³ = 1 + 0.3·N(0,1), "
-          f"{args.coords} random coordinates per vector and layer, central differences h=1e-5\n")
+    print(f"float64; {what}, batch {B}×{T}, one row right-padded, a partial loss mask; IA³ = 1 + 0.3·N(0,1); "
+          f"{args.coords} random coordinates per vector and layer; 5-point central differences, h=1e-3\n")
     report = check_ia3_gradients(model, ia3, ids, loss_mask, attention_mask,
                                  coords_per_vector=args.coords, seed=args.seed)
     print(report.table())
@@ -218,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "differences in float64. Exits with status 1 if any check fails.")
     _add_model(p)
     p.add_argument("--coords", type=int, default=4, help="coordinates checked per vector and layer (default 4)")
-    p.add_argument("--tokens", type=int, default=12, help="tokens per sequence (default 12)")
+    p.add_argument("--tokens", type=int, default=16, help="tokens per sequence (default 16)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(run=cmd_gradcheck)
 
