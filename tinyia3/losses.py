@@ -118,7 +118,7 @@ def loss_and_grad(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_m
     `ia3` is given, the IA3 gradients under the key "ia3").
     """
     ids2, scored = _targets(ids, loss_mask, attention_mask)
-    hidden, record, _ = model.forward(ids2, ia3, attention_mask, cache=True)  # (B, T, C)
+    hidden, record, _ = model.forward(ids2, ia3, attention_mask, cache=True, keep_inputs=trainable == "all")
     rows, targets, _ = _scored_rows(ids2, scored)
     count = len(rows)
     nll, dh_rows, dwte = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets,
@@ -207,7 +207,8 @@ def tfew_terms(lp, row_of, batch: ChoiceBatch, terms=TFEW_TERMS):
 
 def tfew_loss_and_grad(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch, terms=TFEW_TERMS, trainable="ia3"):
     """L = Σ of the chosen T-Few terms, its gradient, the terms by name and the scores β (R,)."""
-    hidden, record, _ = model.forward(batch.ids, ia3, batch.attention_mask, cache=True)
+    hidden, record, _ = model.forward(batch.ids, ia3, batch.attention_mask, cache=True,
+                                      keep_inputs=trainable == "all")
     rows, targets, row_of = _scored_rows(batch.ids, batch.choice_mask)
     found = {}
 

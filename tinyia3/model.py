@@ -30,7 +30,7 @@ class BlockCache:
     """Every activation a block's backward reads, by name. B, T, C, F, H, D as in ops."""
 
     ln_1: tuple  # layer_norm cache: xhat (B, T, C), rstd (B, T, 1), g (C,)
-    c_attn: tuple  # linear cache: input a = ln_1(x) (B, T, C), weight (C, 3C)
+    c_attn: tuple  # linear cache: input a = ln_1(x) (B, T, C) or None (IA³ mode), weight (C, 3C)
     l_q: tuple | None  # ia3_scale cache: q before scaling (B, T, C), l_q (C,)   [PEFT import only]
     l_k: tuple | None  # ia3_scale cache: k before scaling (B, T, C), l_k (C,)
     l_v: tuple | None  # ia3_scale cache: v before scaling (B, T, C), l_v (C,)
@@ -79,10 +79,13 @@ class GPT2:
 
     # -- forward ---------------------------------------------------------------------------------
 
-    def forward(self, ids, ia3: IA3 | None = None, attention_mask=None, cache=False, past=None):
+    def forward(self, ids, ia3: IA3 | None = None, attention_mask=None, cache=False, past=None,
+                keep_inputs=True):
         """Final hidden states after ln_f, and the activation record.
 
         ids (T,) or (B, T) int; attention_mask same shape, 1 = token, 0 = padding.
+        keep_inputs=False records no linear layer inputs: enough for IA³ gradients, and
+        ~10 % less memory; weight gradients (trainable="all") need them.
         Returns hidden (B, T, C), the ForwardCache (None unless cache=True) and the per-block
         (k, v) after IA³ scaling, (B, H, T_past + T, D) each, for a KV cache.
         `past`: those (k, v) from earlier calls; ids then holds only the new tokens.
@@ -100,7 +103,7 @@ class GPT2:
         presents = []
         for i in range(c.n_layer):
             x, block_cache, kv = block_forward(
-                x, self.blocks[i], layers[i], allowed, c, cache, None if past is None else past[i]
+                x, self.blocks[i], layers[i], allowed, c, cache, None if past is None else past[i], keep_inputs
             )
             presents.append(kv)
             if cache:
@@ -240,14 +243,14 @@ def positions(attention_mask, T_past, T):
 # One block, forward and backward.
 
 
-def block_forward(x, w, ia3, allowed, config: GPT2Config, cache=True, past=None):
+def block_forward(x, w, ia3, allowed, config: GPT2Config, cache=True, past=None, keep_inputs=True):
     """x (B, T, C) -> x (B, T, C), BlockCache or None, (k, v) as (B, H, T_past + T, D)."""
     C, H, eps = config.n_embd, config.n_head, config.layer_norm_epsilon
     ia3 = ia3 or {}
     caches = {}
 
     a, caches["ln_1"] = ops.layer_norm_forward(x, w["ln_1.weight"], w["ln_1.bias"], eps, cache)
-    qkv, caches["c_attn"] = ops.linear_forward(a, w["attn.c_attn.weight"], w["attn.c_attn.bias"], cache)  # (B, T, 3C)
+    qkv, caches["c_attn"] = ops.linear_forward(a, w["attn.c_attn.weight"], w["attn.c_attn.bias"], cache, keep_inputs)  # (B, T, 3C)
     q, k, v = qkv[..., :C], qkv[..., C:2 * C], qkv[..., 2 * C:]  # (B, T, C) each
     q, caches["l_q"] = _scale(q, ia3.get("l_q"), cache)  # PEFT import only; absent in the paper
     k, caches["l_k"] = _scale(k, ia3.get("l_k"), cache)
@@ -258,14 +261,14 @@ def block_forward(x, w, ia3, allowed, config: GPT2Config, cache=True, past=None)
         v = np.concatenate([past[1], v], axis=2)
     y, caches["attn"] = ops.attention_forward(q, k, v, allowed, cache)  # (B, H, T, D)
     y = ops.merge_heads(y)  # (B, T, C)
-    y, caches["attn_c_proj"] = ops.linear_forward(y, w["attn.c_proj.weight"], w["attn.c_proj.bias"], cache)
+    y, caches["attn_c_proj"] = ops.linear_forward(y, w["attn.c_proj.weight"], w["attn.c_proj.bias"], cache, keep_inputs)
     x = x + y
 
     m, caches["ln_2"] = ops.layer_norm_forward(x, w["ln_2.weight"], w["ln_2.bias"], eps, cache)
-    h, caches["c_fc"] = ops.linear_forward(m, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"], cache)  # (B, T, F)
+    h, caches["c_fc"] = ops.linear_forward(m, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"], cache, keep_inputs)  # (B, T, F)
     h, caches["gelu"] = ops.gelu_forward(h, cache)
     h, caches["l_ff"] = _scale(h, ia3.get("l_ff"), cache)
-    h, caches["mlp_c_proj"] = ops.linear_forward(h, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"], cache)  # (B, T, C)
+    h, caches["mlp_c_proj"] = ops.linear_forward(h, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"], cache, keep_inputs)  # (B, T, C)
     x = x + h
     return x, (BlockCache(**caches) if cache else None), (k, v)
 

@@ -80,20 +80,32 @@ def layer_norm_backward_weights(dout, cache):
 # Linear (GPT-2's Conv1D): y = x @ w + b with w stored (in, out), so no transpose is needed.
 
 
-def linear_forward(x, w, b, cache=True):
-    """x: (..., in) -> (..., out). Cache: (x, w)."""
-    return x @ w + b, ((x, w) if cache else None)
+def _matmul_2d(x, w):
+    """(..., in) @ (in, out) as ONE 2-D matrix product: NumPy would otherwise run one smaller
+    product per leading index (per sequence of the batch)."""
+    return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
+
+
+def linear_forward(x, w, b, cache=True, keep_input=True):
+    """x: (..., in) -> (..., out). Cache: (x, w), or (None, w) when keep_input is False: the
+    input is needed only for the weight gradient, which IA³ training never computes."""
+    out = _matmul_2d(x, w)
+    out += b
+    return out, (((x if keep_input else None), w) if cache else None)
 
 
 def linear_backward(dout, cache):
     """dout (..., out) -> dx (..., in). The input gradient only: see linear_backward_weights."""
     _, w = cache
-    return dout @ w.T
+    return _matmul_2d(dout, w.T)
 
 
 def linear_backward_weights(dout, cache):
     """dout (..., out) -> dw (in, out), db (out,). Never called during IA³ training."""
     x, _ = cache
+    if x is None:
+        raise ValueError("This forward kept no layer inputs (IA³ mode): weight gradients need "
+                         "model.forward(..., keep_inputs=True).")
     n_in, n_out = x.shape[-1], dout.shape[-1]
     x2, dout2 = x.reshape(-1, n_in), dout.reshape(-1, n_out)  # fold batch and time: one big matmul
     return x2.T @ dout2, dout2.sum(axis=0)
