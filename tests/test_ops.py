@@ -159,3 +159,16 @@ def test_embedding_backward_weights_matches_finite_differences():
     f = lambda: ops.embedding_forward(ids, pos, wte, wpe)  # noqa: E731
     assert rel_error(dwte, numerical_vjp(f, wte, dout)) < TOLERANCE_F64
     assert rel_error(dwpe, numerical_vjp(f, wpe, dout)) < TOLERANCE_F64
+
+
+def test_nll_in_place_variants_give_the_same_numbers():
+    logits, targets = 3 * randn(4, 9), rng.integers(0, 9, 4)
+    dnll = randn(4)
+    nll, cache = ops.nll_forward(logits, targets)
+    expected = ops.nll_backward(dnll, cache)
+    buffer = logits.copy()
+    nll2, cache2 = ops.nll_forward(buffer, targets, overwrite=True)
+    got = ops.nll_backward(dnll, cache2, overwrite=True)
+    np.testing.assert_array_equal(nll2, nll)
+    np.testing.assert_array_equal(got, expected)
+    assert got is buffer  # one buffer served as logits, softmax and dlogits

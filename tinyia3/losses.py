@@ -20,8 +20,9 @@ from .ia3 import IA3
 from .model import GPT2
 
 # Rows of the LM head handled at once. The head is (N, C) @ (C, V) with V = 50257: holding the
-# logits of all N = B·T rows in float32 would take N·200 KB (200 MB at 8×128). Chunks bound that.
-HEAD_CHUNK = 1024
+# logits of all N = B·T rows in float32 would take N·200 KB (200 MB at 8×128). Chunks bound that,
+# and 512 rows still make a large, efficient matrix product.
+HEAD_CHUNK = 512
 
 
 def target_weights(ids, loss_mask=None, attention_mask=None):
@@ -54,7 +55,7 @@ def head_nll(model: GPT2, hidden_rows, targets, dnll=None, trainable="ia3"):
     chunks = [slice(start, start + HEAD_CHUNK) for start in range(0, N, HEAD_CHUNK)]
     if dnll is None or callable(dnll):
         for part in chunks:
-            nll[part], _ = ops.nll_forward(model.lm_head(hidden_rows[part]), targets[part], cache=False)
+            nll[part], _ = ops.nll_forward(model.lm_head(hidden_rows[part]), targets[part], cache=False, overwrite=True)
         if dnll is None:
             return nll, None, None
         dnll = dnll(nll)
@@ -62,8 +63,9 @@ def head_nll(model: GPT2, hidden_rows, targets, dnll=None, trainable="ia3"):
     dwte = np.zeros_like(wte) if trainable == "all" else None
     for part in chunks:
         h = hidden_rows[part]
-        nll[part], cache = ops.nll_forward(model.lm_head(h), targets[part])  # (n,), softmax (n, V)
-        dlogits = ops.nll_backward(dnll[part], cache)  # (n, V)
+        # The chunk's logits, softmax and dlogits share one (n, V) buffer: each is dead once the next exists.
+        nll[part], cache = ops.nll_forward(model.lm_head(h), targets[part], overwrite=True)  # (n,), softmax (n, V)
+        dlogits = ops.nll_backward(dnll[part], cache, overwrite=True)  # (n, V)
         dhidden[part] = dlogits @ wte  # (n, C)
         if dwte is not None:
             dwte += dlogits.T @ h  # (V, C)
