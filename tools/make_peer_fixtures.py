@@ -17,7 +17,8 @@ What gets written (details in tests/fixtures/README.md, which this script also w
   peft_ia3_tiny/       PEFT IA3 adapter, "paper style" (q third of the c_attn vector = 1)
   peft_ia3_tiny_q/     PEFT IA3 adapter with a trained (random) q third as well
   reference.safetensors  named reference tensors (logits, padded logits, greedy tokens,
-                       IA3 loss + gradients, ...) in float64 / int64
+                       IA3 loss + gradients, full-parameter loss + gradients of the bare
+                       model, ...) in float64 / int64
   README.md            what all of the above is
 """
 from __future__ import annotations
@@ -279,6 +280,61 @@ def ia3_loss_and_grads(pm, ids, attention_mask, loss_mask):
         dff.append(p_ff.grad[0])
     st = lambda xs: torch.stack(xs).detach().double()
     return loss.detach(), logits.detach(), st(dq), st(dk), st(dv), st(dff)
+
+
+def hub_param_names(model: GPT2LMHeadModel) -> list[tuple[str, torch.nn.Parameter]]:
+    """(hub name, parameter) for every parameter of the bare model, the tied LM head once.
+
+    named_parameters() deduplicates shared tensors, so the tied lm_head.weight (the same
+    Parameter as transformer.wte.weight) appears once, as transformer.wte.weight, and its
+    .grad is the total: embedding share + LM-head share.
+    """
+    assert model.lm_head.weight is model.transformer.wte.weight, "LM head is not tied"
+    out = []
+    for name, p in model.named_parameters():
+        assert name.startswith("transformer."), name  # no separate lm_head.weight
+        out.append((name[len("transformer."):], p))
+    return out
+
+
+def full_loss_and_grads(model: GPT2LMHeadModel, ids, attention_mask, loss_mask):
+    """The IA3 loss definition on the bare model; gradients of every parameter (hub names).
+
+    Same formula as ia3_loss_and_grads (causal_lm_loss in the model's own dtype, labels =
+    where(loss_mask==1, ids, -100)), with the same checks against transformers' labels= loss
+    and a manual log_softmax computation.
+    """
+    assert not model.training
+    params = hub_param_names(model)
+    for _, p in params:
+        assert p.requires_grad
+    model.zero_grad(set_to_none=True)
+    labels = torch.where(loss_mask == 1, ids, torch.full_like(ids, -100))
+    logits = model(input_ids=ids, attention_mask=attention_mask, use_cache=False).logits
+    loss = causal_lm_loss(logits, labels)
+    assert loss.dtype == logits.dtype
+    loss.backward()
+    loss = loss.detach()
+    with torch.no_grad():
+        hf_loss = model(input_ids=ids, attention_mask=attention_mask, labels=labels,
+                        use_cache=False).loss
+        lp = torch.log_softmax(logits[:, :-1], dim=-1)
+        nll = -lp.gather(-1, ids[:, 1:, None])[..., 0]
+        m = loss_mask[:, 1:].to(nll.dtype)
+        manual = (nll * m).sum() / m.sum()
+    tol = 1e-13 if logits.dtype == torch.float64 else 1e-6
+    assert abs(float(manual) - float(loss)) <= tol * abs(float(manual)), (manual, loss)
+    assert abs(float(hf_loss) - float(loss)) <= 1e-6 * abs(float(loss)), (hf_loss, loss)
+    if logits.dtype == torch.float32:
+        assert torch.equal(hf_loss, loss), (hf_loss, loss)
+    log(f"  full loss ({logits.dtype}): ours {float(loss):.15f}  transformers' ({hf_loss.dtype}) "
+        f"{float(hf_loss):.15f}  manual {float(manual):.15f}")
+    grads = {}
+    for name, p in params:
+        assert p.grad is not None and p.grad.shape == p.shape, name
+        grads[name] = p.grad.detach().double().clone()
+    model.zero_grad(set_to_none=True)
+    return loss, grads
 
 
 def save_adapter(pm, path: Path) -> None:
@@ -558,6 +614,72 @@ def main() -> int:
                 a = f.get_tensor(f"base_model.model.transformer.h.{i}.attn.c_attn.ia3_l")
                 assert np.array_equal(a[:E, 0].double().numpy(), qv[i])
 
+    # ---------------- B7. full-parameter gradients of the bare model ----------------------
+    # Same inputs and loss as B5, no adapter. Drawn from its own generator (directional check
+    # only), so nothing written above depends on whether this section runs.
+    full = {}
+    for tag, base in (("f64", m64), ("f32", m32)):
+        full[tag] = full_loss_and_grads(base, ia3_ids, ia3_mask, loss_mask)
+    full_loss64, full_g64 = full["f64"]
+    full_loss32, full_g32 = full["f32"]
+    names = sorted(full_g64)
+    assert names == sorted(weights), sorted(set(names) ^ set(weights))
+    assert sorted(full_g32) == names
+    # the tied wte gradient is the sum of the embedding and the LM-head shares: recompute the
+    # head's share alone (grad w.r.t. the logits projection) and check both parts are present
+    with torch.no_grad():
+        h_final = m64.transformer(input_ids=ia3_ids, attention_mask=ia3_mask,
+                                  use_cache=False).last_hidden_state
+    h_final = h_final.detach().requires_grad_(False)
+    w_head = m64.transformer.wte.weight.detach().clone().requires_grad_(True)
+    lbl = torch.where(loss_mask == 1, ia3_ids, torch.full_like(ia3_ids, -100))
+    causal_lm_loss(h_final @ w_head.T, lbl).backward()
+    head_share = w_head.grad.detach()
+    emb_share = full_g64["wte.weight"] - head_share
+    assert float(emb_share.abs().max()) > 0 and float(head_share.abs().max()) > 0
+    # the embedding share is zero on rows of tokens that never occur in ia3_ids
+    unused = torch.ones(V, dtype=torch.bool)
+    unused[ia3_ids.unique()] = False
+    assert unused.any()
+    assert float(emb_share[unused].abs().max()) <= 1e-15 * float(head_share.abs().max()), \
+        "wte gradient is not (embedding share + head share)"
+    log(f"full grad: wte = embedding share (max {float(emb_share.abs().max()):.3e}) + "
+        f"LM-head share (max {float(head_share.abs().max()):.3e})")
+    # directional central-difference check of the f64 gradient (every parameter at once)
+    frng = np.random.default_rng(SEED + 7)
+    params64 = dict(hub_param_names(m64))
+    u = {n: torch.from_numpy(frng.standard_normal(tuple(params64[n].shape))) for n in names}
+    nrm = math.sqrt(sum(float((x * x).sum()) for x in u.values()))
+    u = {n: x / nrm for n, x in u.items()}
+    dd = sum(float((full_g64[n] * u[n]).sum()) for n in names)
+    saved = {n: params64[n].detach().clone() for n in names}
+    h = 1e-5
+    fs = []
+    with torch.no_grad():
+        for s in (+1, -1):
+            for n in names:
+                params64[n].copy_(saved[n] + s * h * u[n])
+            lg = m64(input_ids=ia3_ids, attention_mask=ia3_mask, use_cache=False).logits
+            fs.append(float(causal_lm_loss(lg, lbl)))
+        for n in names:
+            params64[n].copy_(saved[n])
+    for n in names:  # restored exactly
+        assert torch.equal(params64[n], saved[n]), n
+    fd = (fs[0] - fs[1]) / (2 * h)
+    fd_err = abs(fd - dd) / max(abs(fd) + abs(dd), 1e-300)
+    log(f"full grad directional FD check: autograd {dd:.10e} fd {fd:.10e} rel {fd_err:.2e}")
+    assert fd_err < 1e-6, fd_err
+    worst = max(names, key=lambda n: rel_err(full_g32[n], full_g64[n]))
+    e = rel_err(full_g32[worst], full_g64[worst])
+    log(f"full loss f64 {float(full_loss64):.12f}  f32 {float(full_loss32):.8f}; "
+        f"grads f32 vs f64 worst rel err {e:.3e} ({worst})")
+    assert e < 1e-4, (worst, e)
+    ref["full_loss_f64"] = full_loss64.double().reshape(())
+    ref["full_loss_f32"] = full_loss32.double().reshape(())
+    for n in names:
+        ref[f"full_grad.{n}_f64"] = full_g64[n]
+        ref[f"full_grad.{n}_f32"] = full_g32[n]
+
     # ---------------- write reference.safetensors ----------------------------------------
     for k, t in ref.items():
         assert t.dtype in (torch.float64, torch.int64), (k, t.dtype)
@@ -600,8 +722,18 @@ def main() -> int:
 def write_readme(cfg, config_dict, ref, meta, pre_keys, hub_keys) -> None:
     E = cfg.n_embd
     I = cfg.n_inner if cfg.n_inner is not None else 4 * E
-    rows = "\n".join(
-        f"| `{k}` | {tuple(v.shape)} | {str(v.dtype).replace('torch.', '')} |" for k, v in ref.items())
+    def row(k, v):
+        return f"| {k} | {tuple(v.shape)} | {str(v.dtype).replace('torch.', '')} |"
+
+    lines = []
+    for k, v in ref.items():
+        if k.startswith("full_grad."):  # one row per weight for both dtypes
+            if k.endswith("_f64"):
+                assert ref[k[:-4] + "_f32"].shape == v.shape, k
+                lines.append(row(f"`{k[:-4]}_f64`, `_f32`", v))
+            continue
+        lines.append(row(f"`{k}`", v))
+    rows = "\n".join(lines)
     cfg_lines = ", ".join(f"{k}={v!r}" for k, v in CONFIG_KW.items())
     text = f"""# tests/fixtures — peer-reference fixtures (format_version {meta['format_version']})
 
@@ -681,6 +813,18 @@ Vectors/weights are float32-representable, so the f32 and f64 runs use identical
 - **ia3_logits_f64**: logits with the paper adapter applied, on `ia3_ids`/`ia3_attention_mask`.
 - **peft_logits_f64** / **peft_q_logits_f64**: logits on `ids` with the adapter in
   `peft_ia3_tiny/` / `peft_ia3_tiny_q/` applied (f64 model).
+- **`full_*`** (full fine-tuning): the bare `GPT2LMHeadModel` (no adapter, eval mode, eager
+  attention) on the same batch as `ia3_*` (`ia3_ids`, `ia3_attention_mask`, `ia3_loss_mask`) with
+  the same loss (mean over counted targets, evaluated in the model's own dtype, not transformers'
+  float32 loss). `full_loss_f64` / `full_loss_f32` are 0-d; `full_grad.<name>_f64` /
+  `full_grad.<name>_f32` is d loss / d `<name>` for every parameter, `<name>` in hub naming
+  (no `transformer.` prefix; the same shapes and Conv1D (in, out) layout as `tiny_hub/`), one
+  tensor per name of the hub key list minus the `h.{{i}}.attn.bias` buffers. The LM head is tied:
+  there is no `lm_head.weight` entry; `full_grad.wte.weight_*` is the total (embedding share +
+  LM-head share), as torch accumulates it on the shared parameter. Rows 16.. of
+  `full_grad.wpe.weight_*` are 0 (positions the batch does not reach). The f64 gradient passes a
+  directional central-difference check over all parameters at once; the f32 one agrees with
+  it to < 1e-4 relative per tensor.
 """
     (OUT / "README.md").write_text(text)
 
