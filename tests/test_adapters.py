@@ -149,3 +149,12 @@ def test_merge_leaves_the_original_model_untouched(model):
     tinyia3.merge(model, tinyia3.IA3.random(model, std=0.3, seed=6))
     for k, v in model.params.items():
         np.testing.assert_array_equal(v, before[k])
+
+
+def test_adapter_without_a_base_model_name_round_trips_as_none(tmp_path):
+    from tinyia3.config import GPT2Config
+
+    ia3 = tinyia3.IA3.ones(GPT2Config(vocab_size=101, n_positions=64, n_embd=32, n_layer=2, n_head=4))
+    assert ia3.base_model is None
+    ia3.save(tmp_path / "a.safetensors")
+    assert tinyia3.IA3.load(tmp_path / "a.safetensors").base_model is None

@@ -166,7 +166,7 @@ def save(ia3: IA3, path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": str(ia3.base_model),
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": ia3.base_model or "",
                 **{k: str(v) for k, v in ia3.shape.items()}}
     tensors = {name: np.ascontiguousarray(vec) for name, vec in ia3.named().items()}
     write_atomic(path, lambda p: save_file(tensors, str(p), metadata=metadata))
@@ -198,7 +198,7 @@ def load(path, model=None) -> IA3:
         if missing:
             raise ValueError(f"Adapter {path} is damaged: it lacks {', '.join(missing)}.")
         ia3 = IA3(**{n: np.array(tensors[n]) for n in ("l_k", "l_v", "l_ff", "l_q") if n in tensors},
-                  base_model=metadata.get("base_model"))
+                  base_model=metadata.get("base_model") or None)
         if ia3.shape != {k: int(metadata.get(k, -1)) for k in ia3.shape}:
             raise ValueError(f"Adapter {path} is damaged: its vectors {ia3.shape} disagree with its metadata.")
     else:

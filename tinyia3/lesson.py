@@ -51,6 +51,10 @@ def save(fig, args: LessonArgs, name: str) -> Path:
     """Write a figure as OUT/name.png, close it and print where it is."""
     from .plots import save_figure
 
+    if "ipykernel" in sys.modules:  # run as a notebook: show the figure in the cell as well
+        from IPython.display import display
+
+        display(fig)
     path = save_figure(fig, args.out / f"{name}.png")
     print(f"[figure] {path}")
     return path
