@@ -151,7 +151,7 @@ class GPT2:
         for i in reversed(range(c.n_layer)):
             # Below block 0's keys and values no IA³ vector acts: stop there unless training weights.
             need_dx = weights or i > 0
-            dx, dia3, dw = block_backward(dx, record.blocks[i], c, need_dx, weights)
+            dx, dia3, dw = block_backward(dx, record.blocks[i], need_dx, weights)
             layer_grads.append(dia3)
             if weights:
                 grads.update({f"h.{i}.{name}": g for name, g in dw.items()})
@@ -278,7 +278,7 @@ def _scale(x, l, cache):
     return (x, None) if l is None else ops.ia3_scale_forward(x, l, cache)
 
 
-def block_backward(dx, bc: BlockCache, config: GPT2Config, need_dx=True, weights=False):
+def block_backward(dx, bc: BlockCache, need_dx=True, weights=False):
     """dx (B, T, C) at the block's output -> dx at its input (or None), IA³ grads, weight grads.
 
     The IA³ grads are a dict {"l_k": (C,), "l_v": (C,), "l_ff": (F,), ["l_q": (C,)]} of the
