@@ -1,0 +1,213 @@
+# %% [markdown]
+# # Lesson 5: Training an adapter
+#
+# Until now the IA³ vectors were all ones, or random numbers we made up. In this lesson we
+# *learn* them. The model stays frozen; only the three vectors per block change:
+#
+# * `l_k` (n_embd) rescales the attention keys,
+# * `l_v` (n_embd) rescales the attention values,
+# * `l_ff` (n_inner) rescales the hidden units of the feed-forward network.
+#
+# We fine-tune on two small tasks that ship in `data/datasets/`:
+#
+# 1. **support_desk**: a customer message (the prompt) and the reply of a fictional support
+#    desk in its house tone (the completion). The model should learn the shape of the reply:
+#    `Hi <name>,`, one sentence, numbered steps, the signature `— Sam at Lumen Support`.
+# 2. **review_sentiment**: a short review, then `Sentiment:` and one of two answers,
+#    `" good"` or `" bad"`, chosen by *rank classification*.
+#
+# We call the package's training loop, `tinyia3.train.train`, and look at what it gives back.
+
+# %%
+import time
+
+import numpy as np
+
+import tinyia3
+from tinyia3 import lesson
+from tinyia3.data import Dataset, load_dataset
+from tinyia3.generate import generate
+from tinyia3.plots import plot_bar_panels, plot_loss_curves
+from tinyia3.train import TrainConfig, evaluate, train
+
+args = lesson.setup(5, "Training an adapter")
+start = time.perf_counter()
+
+model = tinyia3.load_model(args.model)
+tokenizer = tinyia3.load_tokenizer(args.model)
+c = model.config
+print(model)
+print(f"{c.n_layer} layers, n_embd={c.n_embd}, n_inner={c.n_inner}, context {c.n_positions} tokens")
+
+# %% [markdown]
+# ## 5.1 The data
+#
+# A dataset file is JSON Lines. `load_dataset` tokenizes it and recognises the task from the
+# fields: `{"prompt", "completion"}` is language modelling where only the completion is scored;
+# `{"prompt", "choices", "label"}` is multiple choice.
+
+# %%
+DATA = lesson.ROOT / "data" / "datasets"
+support_train = load_dataset(DATA / "support_desk_train.jsonl", tokenizer, c.n_positions)
+support_heldout = load_dataset(DATA / "support_desk_heldout.jsonl", tokenizer, c.n_positions)
+sentiment_train = load_dataset(DATA / "review_sentiment_train.jsonl", tokenizer, c.n_positions)
+sentiment_heldout = load_dataset(DATA / "review_sentiment_heldout.jsonl", tokenizer, c.n_positions)
+for name, d in [("support_desk train", support_train), ("support_desk held-out", support_heldout),
+                ("review_sentiment train", sentiment_train), ("review_sentiment held-out", sentiment_heldout)]:
+    print(f"{name:<26} {len(d):>4} examples, kind {d.kind!r}")
+
+example = support_train.examples[0]
+print(f"\nFirst support example: {len(example.ids)} tokens, the first {example.n_prompt} are the prompt:")
+print(repr(tokenizer.decode(example.ids[:example.n_prompt])))
+print("completion (what the loss scores):")
+print(repr(tokenizer.decode(example.ids[example.n_prompt:])))
+
+# %% [markdown]
+# ## 5.2 What is being minimised
+#
+# For the support desk the loss is the mean next-token cross-entropy over the completion's
+# tokens S, with the pretrained weights θ frozen and only l = (l_k, l_v, l_ff) free:
+#
+# $$ \mathcal{L}(l) = -\frac{1}{|S|} \sum_{t \in S} \log p_{\theta, l}(y_t \mid y_{<t}). $$
+#
+# The optimiser is Adam. Its step for each scale is
+# $l \leftarrow l - \eta_s \, \hat m / (\sqrt{\hat v} + \epsilon)$, with the learning rate η_s
+# warmed up over the first 6 % of the steps and then decayed linearly to 0 (the T-Few recipe).
+# There is no weight decay: decay pulls a parameter toward 0, and for a scale 0 means
+# "switch the channel off", whereas "leave it alone" is 1.
+#
+# The paper trains 1,000 steps at η = 3e-3. A lesson has seconds, not minutes, so we take
+# a few dozen steps with a larger rate. Because Adam divides by √v̂, every scale moves by
+# roughly η per step at first, whatever the size of its gradient: after N steps, no scale is
+# further than about η·N/2 from 1.
+
+# %%
+steps = 12 if args.quick else 30
+batch_size = 4 if args.quick else 8
+lr = 3e-2
+# Evaluating all 70 held-out replies at every checkpoint would slow the lesson down; a fixed
+# slice of them is enough to see the curve. Every evaluation uses the same slice.
+n_eval = 12 if args.quick else 32
+support_eval = Dataset(support_heldout.kind, support_heldout.examples[:n_eval], support_heldout.source)
+
+ia3_count = tinyia3.IA3.ones(model).num_parameters
+print(f"trainable: {ia3_count:,} scales = {c.n_layer} × ({c.n_embd} + {c.n_embd} + {c.n_inner}), "
+      f"{100 * ia3_count / model.num_parameters():.3f} % of the model's {model.num_parameters():,} weights")
+
+frozen = {name: w.copy() for name, w in model.params.items()}  # to check that training leaves them alone
+config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=max(1, steps // 4),
+                     save_every=steps, seed=args.seed)
+support_history = train(model, support_train, support_eval, args.out / "support_desk_run", config, progress=False)
+support_ia3 = tinyia3.IA3.load(args.out / "support_desk_run" / "adapter.safetensors", model)
+
+# %% [markdown]
+# `train` returned the history: one record per step (`loss`, `lr`, `grad_norm`) and an
+# `eval` record at step 0 (before any training) and every `eval_every` steps. It also wrote
+# the adapter to `adapter.safetensors` in the run folder, which we just loaded back.
+
+# %%
+evals = [(h["step"], h["eval"]["loss"]) for h in support_history if "eval" in h]
+print("held-out loss per completion token:")
+for step, value in evals:
+    print(f"  step {step:>3}: {value:.4f}")
+before_loss, after_loss = evals[0][1], evals[-1][1]
+print(f"perplexity {np.exp(before_loss):.1f} -> {np.exp(after_loss):.1f}")
+
+path = plot_loss_curves({"IA³ on support_desk": support_history}, args.out / "loss_curves.png",
+                        title=f"IA³ fine-tuning on support_desk ({steps} steps, batch {batch_size}, lr {lr:g})",
+                        ylabel="cross-entropy (nats per completion token)")
+print(f"[figure] {path}")
+
+# %% [markdown]
+# **Check.** The held-out loss (replies the adapter never saw, to customers with names it never
+# saw) must have gone down, and the pretrained weights must be exactly as they were.
+
+# %%
+assert after_loss < before_loss, f"held-out loss did not go down: {before_loss:.4f} -> {after_loss:.4f}"
+assert all(np.array_equal(model.params[name], w) for name, w in frozen.items()), "a frozen weight changed"
+print(f"held-out loss {before_loss:.4f} -> {after_loss:.4f} ({after_loss - before_loss:+.4f}); "
+      "all pretrained weights unchanged")
+del frozen
+
+# %% [markdown]
+# ## 5.3 Before and after: greedy generation
+#
+# Greedy decoding (temperature 0) always takes the likeliest next token, so the two texts
+# differ only because of the adapter. The prompt is from the held-out file.
+
+# %%
+prompt = tokenizer.decode(support_heldout.examples[0].ids[:support_heldout.examples[0].n_prompt])
+max_new = 30 if args.quick else 60
+print("PROMPT:", repr(prompt))
+generated = {}
+for label, ia3 in [("base model", None), ("with IA³", support_ia3)]:
+    generated[label] = generate(model, tokenizer, prompt, max_new_tokens=max_new, temperature=0, ia3=ia3)
+    print(f"\n--- {label} ---\n{generated[label]}")
+print("\nreply starts like the house style (' Hi'):",
+      {label: text.startswith(" Hi") for label, text in generated.items()})
+
+# %% [markdown]
+# ## 5.4 The second task: rank classification
+#
+# For a review x, each answer c ∈ {" good", " bad"} is scored by its length-normalised
+# log-likelihood, and the best-scoring answer is the prediction:
+#
+# $$ \beta(x, c) = \frac{1}{|c|} \sum_{t=1}^{|c|} \log p(c_t \mid x, c_{<t}), \qquad
+#    \hat c = \arg\max_c \beta(x, c). $$
+#
+# Training uses T-Few's sum of three losses: L_LM (likelihood of the right answer), L_UL
+# (unlikelihood of the wrong one) and L_LN (softmax over the β's). `train` picks it for a
+# multiple-choice dataset, and `evaluate` returns the accuracy of the argmax.
+# Multiple-choice steps are cheap (only one scored token per answer), so we can afford more.
+
+# %%
+mc_steps = 16 if args.quick else 48
+mc_config = TrainConfig(steps=mc_steps, batch_size=batch_size, lr=lr, eval_every=mc_steps,
+                        save_every=mc_steps, seed=args.seed)
+sentiment_history = train(model, sentiment_train, sentiment_heldout, args.out / "sentiment_run", mc_config,
+                          progress=False)
+sentiment_before, sentiment_after = sentiment_history[0]["eval"], sentiment_history[-1]["eval"]
+sentiment_ia3 = tinyia3.IA3.load(args.out / "sentiment_run" / "adapter.safetensors", model)
+print(f"review_sentiment held-out ({len(sentiment_heldout)} reviews; always ' good' scores 50 %):")
+print(f"  before: accuracy {100 * sentiment_before['accuracy']:.1f} %, T-Few loss {sentiment_before['loss']:.3f}")
+print(f"  after:  accuracy {100 * sentiment_after['accuracy']:.1f} %, T-Few loss {sentiment_after['loss']:.3f}")
+
+# The same number, recomputed with evaluate() on the loaded adapter: the file holds the result.
+again = evaluate(model, sentiment_ia3, sentiment_heldout)
+assert abs(again["accuracy"] - sentiment_after["accuracy"]) < 1e-12
+assert sentiment_after["loss"] < sentiment_before["loss"], "the T-Few held-out loss did not go down"
+
+path = plot_bar_panels([
+    {"title": f"support_desk held-out loss ({n_eval} replies)", "ylabel": "nats per completion token",
+     "values": {"before": before_loss, "after IA³": after_loss}},
+    {"title": "review_sentiment held-out accuracy", "ylabel": "% correct (50 % = chance)",
+     "values": {"before": 100 * sentiment_before["accuracy"], "after IA³": 100 * sentiment_after["accuracy"]},
+     "reference": (50, "chance (always one answer)")},
+    {"title": "review_sentiment held-out T-Few loss", "ylabel": "L_LM + L_UL + L_LN (nats)",
+     "values": {"before": sentiment_before["loss"], "after IA³": sentiment_after["loss"]}},
+], args.out / "before_after.png", title=f"Held-out numbers before and after IA³ ({args.model})")
+print(f"[figure] {path}")
+
+# %% [markdown]
+# ## Summary
+#
+# * `train(model, train_set, eval_set, out, TrainConfig(...))` learns the IA³ vectors and
+#   nothing else; the pretrained weights are bit-for-bit unchanged.
+# * The same loop handles both kinds of task: next-token cross-entropy on completions, and
+#   T-Few's three losses for multiple choice, evaluated by rank classification.
+# * A few dozen Adam steps on a few thousand scales already move the held-out loss; the
+#   adapter is a small file that `IA3.load` reads back and `generate(..., ia3=...)` uses.
+#
+# ## Exercises
+#
+# 1. Train the support-desk adapter at the paper's rate, `lr=3e-3`, for the same number of
+#    steps. How far does the held-out loss get? Using the remark about Adam above, predict
+#    the largest |l − 1| before you look at `support_ia3.summary()`.
+# 2. Train with `TrainConfig(terms=("lm",))` on the sentiment task, then with `("ln",)` only.
+#    Which term moves the accuracy, which the loss? Why can the loss improve while the
+#    accuracy does not?
+# 3. Generate with the *sentiment* adapter on a support-desk prompt. Does an adapter trained
+#    for one task damage the other? Measure it with `evaluate(model, sentiment_ia3, support_eval)`.
+
+# %%
+print(f"\nlesson 5 done in {time.perf_counter() - start:.1f} s")

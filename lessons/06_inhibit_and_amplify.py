@@ -1,0 +1,311 @@
+# %% [markdown]
+# # Lesson 6: Inhibit and amplify
+#
+# IA³ stands for *Infused Adapter by Inhibiting and Amplifying Inner Activations*. Each of its
+# vectors multiplies one activation channel by one learned number:
+#
+# $$ \mathrm{softmax}\!\left(\frac{Q\,(l_k \odot K)^\top}{\sqrt{d_\text{head}}}\right)(l_v \odot V),
+#    \qquad (l_{ff} \odot \mathrm{gelu}(x W_1 + b_1))\,W_2 + b_2 .$$
+#
+# A scale below 1 **inhibits** its channel, above 1 **amplifies** it, and 1 leaves it alone.
+# The three vectors act in different places, so they do different things:
+#
+# * `l_k` rescales key channels, so it changes the attention *scores*: **where** a head looks.
+# * `l_v` rescales value channels: **what** a head carries once it has looked.
+# * `l_ff` rescales FFN hidden units ("neurons"): **which features** are written back into the
+#   residual stream, and through it, which tokens become likelier.
+#
+# In this lesson we train an adapter, then open it up: how many channels go each way, what
+# happens to the activations on real text, to one head's attention, and to the tokens that the
+# most amplified and most inhibited neurons promote.
+
+# %%
+import time
+
+import numpy as np
+
+import tinyia3
+from tinyia3 import lesson
+from tinyia3.data import Dataset, lm_batch, load_dataset
+from tinyia3.plots import (plot_activation_change, plot_attention_pair, plot_ia3_heatmaps, plot_neuron_tokens,
+                           plot_scale_histograms)
+from tinyia3.train import TrainConfig, train
+
+args = lesson.setup(6, "Inhibit and amplify")
+start = time.perf_counter()
+
+model = tinyia3.load_model(args.model)
+tokenizer = tinyia3.load_tokenizer(args.model)
+c = model.config
+L_last = c.n_layer - 1
+print(model)
+
+# %% [markdown]
+# ## 6.1 An adapter to look at
+#
+# The support-desk task of lesson 5, trained briefly (nothing is cached between lessons, so
+# we train it again). A few dozen Adam steps at a rate of 3e-2: remember that Adam moves every
+# scale at about the same speed at first, so the *direction* each scale took (below or above
+# 1) tells us more than its exact size.
+
+# %%
+DATA = lesson.ROOT / "data" / "datasets"
+train_set = load_dataset(DATA / "support_desk_train.jsonl", tokenizer, c.n_positions)
+heldout = load_dataset(DATA / "support_desk_heldout.jsonl", tokenizer, c.n_positions)
+steps, batch_size = (12, 4) if args.quick else (30, 8)
+eval_set = Dataset(heldout.kind, heldout.examples[:8], heldout.source)
+config = TrainConfig(steps=steps, batch_size=batch_size, lr=3e-2, eval_every=steps, save_every=steps, seed=args.seed)
+history = train(model, train_set, eval_set, args.out / "run", config, progress=False)
+ia3 = tinyia3.IA3.load(args.out / "run" / "adapter.safetensors", model)
+print(ia3)
+print(f"held-out loss {history[0]['eval']['loss']:.4f} -> {history[-1]['eval']['loss']:.4f}")
+
+# %% [markdown]
+# ## 6.2 How many channels go each way
+#
+# `ia3.summary(tol)` counts, per vector and layer, the channels below 1 − tol (inhibited) and
+# above 1 + tol (amplified). The histograms show the whole distribution, with a dashed line at 1.
+
+# %%
+tol = 0.01
+print(f"{'vector':<6}{'layer':>6}{'inhibited':>11}{'amplified':>11}{'unchanged':>11}{'min':>8}{'max':>8}")
+for r in ia3.summary(tol):
+    n = r["channels"]
+    down, up = 100 * r["inhibited"] / n, 100 * r["amplified"] / n
+    print(f"{r['vector']:<6}{r['layer']:>6}{down:>10.1f}%{up:>10.1f}%{100 - down - up:>10.1f}%"
+          f"{r['min']:>8.3f}{r['max']:>8.3f}")
+
+path = plot_scale_histograms(ia3, args.out / "scale_histograms.png", tol=tol,
+                             title=f"IA³ scales after {steps} steps on support_desk: "
+                                   "blue inhibited (<1), red amplified (>1)")
+print(f"[figure] {path}")
+path = plot_ia3_heatmaps(ia3, args.out / "scale_heatmaps.png",
+                         title="IA³ scales by layer and channel (blue < 1 inhibited, red > 1 amplified)")
+print(f"[figure] {path}")
+
+# %% [markdown]
+# **Check.** Every channel is counted exactly once, and training moved the scales away from
+# their starting value of 1 (all of them are still positive: no channel was switched off or
+# had its sign flipped).
+
+# %%
+for r in ia3.summary(tol):
+    assert r["inhibited"] + r["amplified"] <= r["channels"]
+moved = max(float(np.abs(v - 1).max()) for v in ia3.named().values())
+assert moved > tol, "training left every scale at 1"
+assert all((v > 0).all() for v in ia3.named().values())
+print(f"largest |l − 1| = {moved:.3f}")
+
+# %% [markdown]
+# ## 6.3 What the scaling does to activations on real text
+#
+# The forward pass keeps a record of every block's activations by name (`record.blocks[i]`,
+# a `BlockCache`). For an IA³ vector the record holds the pair *(activation before scaling,
+# the vector)*: `l_k` holds (k, l_k), `l_v` holds (v, l_v), `l_ff` holds (gelu output, l_ff).
+# The base model is the adapter at all ones, so `IA3.ones(model)` gives a record of the same
+# shape with nothing changed.
+#
+# For each channel j we average |activation| over every real token of a few held-out examples
+# (message and reply):
+# before = the base model's, after = the adapted model's *after* its scaling. If only the
+# scaling mattered, after / before would equal l_j exactly. That is true where nothing
+# upstream changed, in layer 0's keys and values; deeper down every earlier scale has already
+# changed the input, so the ratios scatter around the scale.
+
+# %%
+texts = heldout.examples[8:16] if not args.quick else heldout.examples[8:12]
+ids, attention_mask, _ = lm_batch(texts)
+real = attention_mask.astype(bool)  # (B, T): padding is not text
+_, base_record, _ = model.forward(ids, tinyia3.IA3.ones(model), attention_mask, cache=True)
+hidden_ia3, ia3_record, _ = model.forward(ids, ia3, attention_mask, cache=True)  # hidden after ln_f (B, T, C)
+print(f"{int(real.sum())} tokens of held-out examples, batch {ids.shape}")
+
+
+def magnitude(record, layer, name):
+    """Mean |activation| per channel after the scaling, over real tokens: (channels,)."""
+    x, l = getattr(record.blocks[layer], name)  # (B, T, channels), (channels,)
+    return np.abs(x * l)[real].mean(axis=0)
+
+
+panels = {}
+for layer in (0, L_last):
+    for name in ("l_k", "l_v", "l_ff"):
+        scale = ia3.named()[name][layer]  # (channels,)
+        before, after = magnitude(base_record, layer, name), magnitude(ia3_record, layer, name)
+        panels[f"layer {layer}: {name}"] = (before, after, scale)
+        r = np.corrcoef(np.log(after / before), np.log(scale))[0, 1]
+        print(f"layer {layer} {name:<5} correlation of log(after/before) with log(scale): {r:.3f}")
+path = plot_activation_change(panels, args.out / "activation_change.png",
+                              title="Mean |activation| per channel on held-out text, base model vs with IA³")
+print(f"[figure] {path}")
+
+# %% [markdown]
+# **Check.** Nothing below layer 0's keys and values is adapted, so there the activations
+# *before* scaling are identical with and without the adapter, and after / before is exactly
+# the scale.
+
+# %%
+for name in ("l_k", "l_v"):
+    x_base, _ = getattr(base_record.blocks[0], name)
+    x_ia3, l = getattr(ia3_record.blocks[0], name)
+    assert np.array_equal(x_base, x_ia3), f"layer 0 {name}: the input to the scaling changed"
+    before, after, _ = panels[f"layer 0: {name}"]
+    assert np.allclose(after / before, l, rtol=1e-5)
+print("layer 0: k and v before scaling are identical; after/before = l_k, l_v to float32 precision")
+
+# %% [markdown]
+# ## 6.4 Where a head looks
+#
+# A key channel scaled by l_k changes every score q·k that uses it, so `l_k` redraws the
+# attention pattern; `l_v` cannot (it acts after the softmax). The record's `attn` entry holds
+# (q, k, v, att) with att (B, H, T, T). We find the head whose pattern changed most, on average
+# over the examples, and draw it for the first one, with the base model on the same colour scale.
+
+# %%
+change = np.zeros((c.n_layer, c.n_head))
+for layer in range(c.n_layer):
+    att_base, att_ia3 = base_record.blocks[layer].attn[3], ia3_record.blocks[layer].attn[3]  # (B, H, T, T)
+    rows_changed = np.abs(att_ia3 - att_base).sum(axis=-1)  # (B, H, T): L1 change of each query's row
+    change[layer] = rows_changed.transpose(0, 2, 1)[real].mean(axis=0)  # (H,), over real queries
+print("mean L1 change of an attention row (0 = same pattern, 2 = disjoint), layer × head:")
+print(np.array2string(change, precision=3))
+layer, head = np.unravel_index(np.argmax(change), change.shape)
+n_show = min(int(real[0].sum()), 40)
+tokens = [tokenizer.decode([t]) for t in ids[0, :n_show]]
+att_base = base_record.blocks[layer].attn[3][0, head, :n_show, :n_show]
+att_ia3 = ia3_record.blocks[layer].attn[3][0, head, :n_show, :n_show]
+path = plot_attention_pair(att_base, att_ia3, tokens, args.out / "attention_pair.png",
+                           title=f"Layer {layer}, head {head} (the most changed) on the first {n_show} tokens "
+                                 "of a held-out example")
+print(f"[figure] layer {layer}, head {head}: {path}")
+
+# %% [markdown]
+# **Check.** Both patterns are probability distributions over earlier tokens (rows sum to 1,
+# nothing above the diagonal). And `l_v` really cannot move attention: an adapter with only
+# the trained `l_v` (l_k = l_ff = 1) leaves layer 0's attention bit-for-bit unchanged.
+
+# %%
+for att in (att_base, att_ia3):
+    assert np.allclose(att.sum(axis=-1), 1, atol=1e-5) and np.all(np.triu(att, 1) == 0)
+only_v = tinyia3.IA3.ones(model)
+only_v.l_v[...] = ia3.l_v
+_, only_v_record, _ = model.forward(ids, only_v, attention_mask, cache=True)
+assert np.array_equal(only_v_record.blocks[0].attn[3], base_record.blocks[0].attn[3])
+print("attention rows sum to 1; l_v alone leaves layer 0's attention unchanged")
+
+# %% [markdown]
+# ## 6.5 Which tokens a neuron pushes: the logit lens
+#
+# FFN unit i of layer L adds h_i · W2[i] to the residual stream, where W2[i] is row i of
+# `mlp.c_proj.weight` and h_i = l_ff[i] · gelu(…)_i. In the last layer nothing but the final
+# layer norm stands between that row and the logits. The layer norm removes the mean over
+# channels, divides by the standard deviation σ of the whole residual vector (one positive
+# number per position, the same for every token of the vocabulary) and multiplies by its gain
+# g = `ln_f.weight`. The logits are `wte @ ln_f(x)` (the LM head is tied to the embedding).
+# So, if we ignore that σ itself moves a little (the check below comes back to this), one unit
+# of activation of neuron i changes the logits by
+#
+# $$ \Delta z \approx \frac{1}{\sigma}\; W_{te}\,\big(g \odot (W_2[i] - \overline{W_2[i]})\big). $$
+#
+# The vector `wte @ (g * (w - w.mean()))` ranks the vocabulary: the tokens this neuron
+# promotes when it fires (top) and those it suppresses (bottom). Amplifying the neuron
+# (l_ff > 1) strengthens both; inhibiting it weakens both.
+
+# %%
+W2 = model.params[f"h.{L_last}.mlp.c_proj.weight"]  # (F, C)
+g = model.params["ln_f.weight"]  # (C,)
+wte = model.params["wte.weight"]  # (V, C)
+l_ff = ia3.l_ff[L_last]
+n_each = 2
+chosen = list(np.argsort(l_ff)[::-1][:n_each]) + list(np.argsort(l_ff)[:n_each])  # most amplified, most inhibited
+k = 8
+
+
+def logit_lens(i):
+    w = W2[i] - W2[i].mean()  # the layer norm removes the mean over channels
+    return wte @ (g * w)  # (V,)
+
+
+def shown(t):
+    return repr(tokenizer.decode([int(t)]))
+
+
+neurons = []
+print(f"layer {L_last}: the {n_each} most amplified and the {n_each} most inhibited FFN units\n")
+print(f"{'unit':>5} {'l_ff':>6}  {'pushes up (top ' + str(k) + ')':<62}  pushes down")
+for i in chosen:
+    lens = logit_lens(i)
+    top, bottom = np.argsort(lens)[::-1][:k], np.argsort(lens)[:k]
+    print(f"{i:>5} {l_ff[i]:>6.3f}  {' '.join(shown(t) for t in top):<62}  {' '.join(shown(t) for t in bottom)}")
+    kind = "amplified" if l_ff[i] > 1 else "inhibited"
+    neurons.append({"label": f"layer {L_last}, unit {i}: l_ff = {l_ff[i]:.2f} ({kind})",
+                    "top": [(tokenizer.decode([int(t)]), float(lens[t])) for t in top],
+                    "bottom": [(tokenizer.decode([int(t)]), float(lens[t])) for t in bottom]})
+path = plot_neuron_tokens(neurons, args.out / "neuron_tokens.png",
+                          title=f"Logit lens of the most amplified and most inhibited FFN units of layer {L_last}",
+                          xlabel="σ × logit change per unit of activation")
+print(f"[figure] {path}")
+
+# %% [markdown]
+# **Check.** The lens is a first-order prediction, and it leaves something out: test it against
+# the model. Switch unit i off with the adapter itself (l_ff[i] = 0, the extreme of inhibition):
+# the residual stream at token t changes by δ_t = −h_i(t) W2[i]. The layer norm's exact first-order
+# response to δ has *two* terms (x̂ is the normalised residual, P removes the mean):
+#
+# $$ \mathrm{ln_f}(x + \delta) - \mathrm{ln_f}(x) \approx \frac{g}{\sigma} \odot
+#    \Big(P\delta \;-\; \hat x \,\frac{\hat x \cdot P\delta}{C}\Big). $$
+#
+# The first term, through `wte`, is the lens. The second moves each token's logits along its
+# own x̂, i.e. in proportion to the logits it already had, like a small change of temperature:
+# it says nothing about *which* tokens the unit favours, but it can dominate the average change
+# when the unit carries much of the vector's norm. The logits are linear in the final hidden
+# state, so the measured mean change is `wte @ mean(Δhidden)`; the sum of both terms must
+# predict it. The ln_f record holds x̂ and 1/σ for every token.
+
+# %%
+xhat, rstd, _ = ia3_record.ln_f  # (B, T, C), (B, T, 1)
+rstd = rstd[..., 0]  # (B, T)
+C = c.n_embd
+for i, neuron in zip(chosen, neurons):
+    off = ia3.copy()
+    off.l_ff[L_last, i] = 0.0
+    hidden_off, _, _ = model.forward(ids, off, attention_mask)
+    measured = wte @ (hidden_off - hidden_ia3)[real].mean(axis=0)  # (V,) mean change of the logits
+    h_i = ia3_record.blocks[L_last].l_ff[0][..., i] * l_ff[i]  # (B, T) the unit's scaled activation
+    w = W2[i] - W2[i].mean()  # P W2[i]
+    lens_term = -logit_lens(i) * (h_i * rstd)[real].mean()  # (V,)
+    along_xhat = ((h_i * rstd * (xhat @ w) / C)[..., None] * xhat)[real].mean(axis=0)  # (C,) −(second term)
+    predicted = lens_term + wte @ (g * along_xhat)  # (V,)
+    r_full = np.corrcoef(measured, predicted)[0, 1]
+    r_lens = np.corrcoef(measured, lens_term)[0, 1]
+    print(f"unit {i:>4}: measured vs first order (both terms) r = {r_full:.4f};  vs the lens term alone r = {r_lens:+.3f}")
+    assert r_full > 0.95, f"unit {i}: the first-order layer-norm formula does not predict the ablation (r = {r_full:.3f})"
+
+# %% [markdown]
+# ## Summary
+#
+# * A trained IA³ adapter is a map of channels turned down (< 1) and up (> 1); the histograms
+#   and heatmaps show how many, and where.
+# * On real text, a channel's magnitude changes by its scale exactly where nothing upstream
+#   changed (layer 0's keys and values); deeper, the changes compound, but the scale still
+#   predicts the direction.
+# * `l_k` redraws attention patterns, `l_v` leaves them alone and changes what is carried.
+# * The logit lens, `wte @ (ln_f.weight * centred W2[i])`, names the tokens an FFN unit of the
+#   last layer promotes and suppresses. Switching the unit off moves the logits exactly as the
+#   first-order layer-norm formula says: the lens term, plus a temperature-like term along x̂.
+# * IA³ turns such units up or down: that is all it can do, and it is enough to change the
+#   model's style.
+#
+# ## Exercises
+#
+# 1. Repeat the logit-lens table and the ablation check for layer L − 2. Why does the
+#    first-order formula stop predicting the measured change there? (What stands between that
+#    layer and the logits?)
+# 2. The histograms of a short run pile up at the edges. Train for 4× as many steps at a 4×
+#    smaller rate and compare: which channels still move furthest?
+# 3. Build an adapter by hand that inhibits only the unit whose lens pushes up a token you
+#    choose (l_ff = 0.2 for it, ones elsewhere), and measure the token's probability on the
+#    held-out replies with and without it.
+
+# %%
+print(f"\nlesson 6 done in {time.perf_counter() - start:.1f} s")
