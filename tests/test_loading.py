@@ -256,9 +256,24 @@ def test_ia3_for_another_model_is_refused(reference):
         reference.logits(np.array([1, 2]), other)
 
 
-def test_embedded_model_loads_offline():
+def test_embedded_model_loads_offline_with_the_exact_gpt2_tokenizer():
+    import hashlib
+
+    from tinyia3.tokenizer import GPT2_MERGES_SHA256, GPT2_VOCAB_SHA256
+
     model = tinyia3.load_model("embedded")
     tokenizer = tinyia3.load_tokenizer("embedded")
     assert model.config.vocab_size == tokenizer.vocab_size == 50257
-    ids = tokenizer.encode("In the beginning")
-    assert model.logits(np.array(ids)).shape == (1, len(ids), 50257)
+    assert tokenizer.encode(" gazed") == [50255]
+    folder = hub.EMBEDDED_DIR
+    assert hashlib.sha256((folder / "vocab.json").read_bytes()).hexdigest() == GPT2_VOCAB_SHA256
+    assert hashlib.sha256((folder / "merges.txt").read_bytes()).hexdigest() == GPT2_MERGES_SHA256
+    tensors, metadata = read_safetensors(folder / "model.safetensors")
+    assert metadata == {"format": "pt"} and "wte.weight" in tensors and "lm_head.weight" not in tensors
+
+
+def test_embedded_model_is_trained_not_random():
+    """Next-token loss on the corpus's kind of English is far below a uniform guess (ln 50257 = 10.8)."""
+    model = tinyia3.load_model("embedded")
+    ids = np.array(tinyia3.load_tokenizer("embedded").encode("Yahweh spoke to Moses, saying, Speak to the children of Israel."))
+    assert tinyia3.loss(model, None, ids) < 3.5

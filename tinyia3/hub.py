@@ -59,6 +59,11 @@ def resolve(name_or_path: str | os.PathLike = "embedded", cache_dir: str | None 
     """Find the folder holding a model's config.json and weights, downloading only if allowed."""
     name = os.fspath(name_or_path)
     if name == "embedded":
+        if not (EMBEDDED_DIR / WEIGHTS_NAME).is_file():
+            raise FileNotFoundError(
+                f"The embedded model is missing from {EMBEDDED_DIR}. It ships in the repository's data/ "
+                "folder: install tinyia3 from a clone with `pip install -e .` (editable)."
+            )
         return ModelFiles(name, EMBEDDED_DIR, f"embedded model shipped with tinyia3 ({EMBEDDED_DIR})")
     path = Path(name).expanduser()
     if path.exists():

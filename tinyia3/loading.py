@@ -6,15 +6,9 @@ import numpy as np
 
 from .checkpoint import load_checkpoint
 from .config import GPT2Config
-from .hub import EMBEDDED_DIR, WEIGHTS_NAME, resolve
-from .model import GPT2, init_params
+from .hub import WEIGHTS_NAME, resolve
+from .model import GPT2
 from .tokenizer import Tokenizer, gpt2_tokenizer, tokenizer_from_folder
-
-# Until tinyia3's own pre-trained model ships in data/embedded/, "embedded" is this small GPT-2
-# with RANDOM weights, made the same way every time. It has the real GPT-2 vocabulary, so
-# everything runs, but its predictions mean nothing.
-PLACEHOLDER_CONFIG = GPT2Config(vocab_size=50257, n_positions=256, n_embd=64, n_layer=2, n_head=4)
-PLACEHOLDER_SOURCE = "embedded PLACEHOLDER: random weights (seed 0), not a trained model"
 
 SUPPORTED_DTYPES = (np.float32, np.float64)
 
@@ -30,9 +24,6 @@ def load_model(name_or_path="embedded", dtype=np.float32, cache_dir=None) -> GPT
             f"dtype {dtype} is not supported: tinyia3 computes in float32 (fast) or float64 "
             "(exact gradient checks). Checkpoints stored in float16/bfloat16 load with either."
         )
-    if name_or_path == "embedded" and not (EMBEDDED_DIR / WEIGHTS_NAME).is_file():
-        return GPT2(PLACEHOLDER_CONFIG, init_params(PLACEHOLDER_CONFIG, seed=0, dtype=dtype), PLACEHOLDER_SOURCE,
-                    name="embedded")
     files = resolve(name_or_path, cache_dir=cache_dir)
     config = GPT2Config.from_json(files.folder / "config.json")
     params = load_checkpoint(files.folder / WEIGHTS_NAME, config, dtype)
@@ -41,8 +32,6 @@ def load_model(name_or_path="embedded", dtype=np.float32, cache_dir=None) -> GPT
 
 def load_tokenizer(name_or_path="embedded", cache_dir=None) -> Tokenizer:
     """The tokenizer stored with a model, else the exact GPT-2 one for a GPT-2 vocabulary."""
-    if name_or_path == "embedded" and not (EMBEDDED_DIR / WEIGHTS_NAME).is_file():
-        return gpt2_tokenizer()
     files = resolve(name_or_path, cache_dir=cache_dir)
     tokenizer = tokenizer_from_folder(files.folder)
     if tokenizer is not None:
