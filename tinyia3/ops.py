@@ -120,17 +120,37 @@ _GELU_C = 0.044715
 
 
 def gelu_forward(x, cache=True):
-    """x: any shape -> same shape. Cache: (x, tanh(u))."""
-    t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))
-    out = 0.5 * x * (1.0 + t)
+    """x: any shape -> same shape. Cache: (x, tanh(u)).
+
+    Written with in-place steps: on GPT-2's (B, T, 3072) hidden layer each temporary is large,
+    and the plain one-line formula makes seven of them."""
+    u = x * x
+    u *= x
+    u *= _GELU_C
+    u += x
+    u *= _SQRT_2_OVER_PI  # u = sqrt(2/pi) (x + c x³)
+    t = np.tanh(u, out=u)
+    out = t + 1.0
+    out *= x
+    out *= 0.5  # 0.5 x (1 + t)
     return out, ((x, t) if cache else None)
 
 
 def gelu_backward(dout, cache):
     """d gelu/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx,  du/dx = sqrt(2/pi) (1 + 3 c x^2)."""
     x, t = cache
-    du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * x * x)
-    return dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+    du = x * x
+    du *= 3.0 * _GELU_C * _SQRT_2_OVER_PI
+    du += _SQRT_2_OVER_PI  # du/dx
+    grad = t * t
+    np.subtract(1.0, grad, out=grad)
+    grad *= x
+    grad *= du
+    grad += t
+    grad += 1.0
+    grad *= 0.5  # 0.5 (1 + t) + 0.5 x (1 - t²) du/dx
+    grad *= dout
+    return grad
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,7 +197,7 @@ def attention_forward(q, k, v, allowed, cache=True):
     scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, T_q, T_k)
     # The mask is applied before the softmax, so masked keys get exactly 0 weight. It writes the
     # most negative finite number rather than -inf, so that no row computes inf - inf = NaN.
-    scores = np.where(allowed, scores, np.finfo(scores.dtype).min)
+    np.copyto(scores, np.finfo(scores.dtype).min, where=~allowed)  # in place: no second (B, H, T, T)
     # Subtracting the row max leaves softmax unchanged and keeps exp() from overflowing.
     scores -= scores.max(axis=-1, keepdims=True)
     att = np.exp(scores, out=scores)
@@ -201,7 +221,10 @@ def attention_backward(dy, cache, need_dq=True):
     scale = 1.0 / math.sqrt(q.shape[-1])
     dv = att.swapaxes(-1, -2) @ dy  # (B, H, T_k, D)
     datt = dy @ v.swapaxes(-1, -2)  # (B, H, T_q, T_k)
-    dscores = att * (datt - (datt * att).sum(axis=-1, keepdims=True))
+    # ds = a ⊙ (da − Σ a da), computed inside datt's buffer: (B, H, T, T) is the largest array here.
+    dscores = datt
+    dscores -= np.einsum("...ij,...ij->...i", datt, att)[..., None]
+    dscores *= att
     dscores *= scale
     dk = dscores.swapaxes(-1, -2) @ q  # (B, H, T_k, D)
     dq = dscores @ k if need_dq else None  # (B, H, T_q, D)
