@@ -43,3 +43,10 @@ def test_help_for_every_command(capsys):
             main([command, "--help"])
         assert exit_.value.code == 0
         assert "--model" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_gradcheck_passes_on_the_embedded_model(capsys):
+    assert main(["gradcheck", "--model", "embedded"]) == 0
+    out = capsys.readouterr().out
+    assert "dl_k layer 3" in out and "PASSED" in out and "WRONG" not in out
