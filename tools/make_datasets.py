@@ -23,6 +23,13 @@ review_sentiment_{train,heldout}.jsonl
     World English Bible (the embedded model's only pre-training text), so the
     model already has usable representations for them. The held-out file uses
     sentence frames, nouns, events and verdicts that never occur in training.
+    (Measured: the embedded model does not learn it; kept for real-GPT-2 users.)
+
+bible_names_{train,heldout}.jsonl
+    {"prompt": "Hebron is the name of a", "choices": [" man", " city"], "label": 0|1}
+    Rank classification built for the embedded model: is a Bible name a man or a
+    city? The held-out file uses 20 men, 20 cities and 3 sentence frames that
+    never occur in training.
 
 Only the standard library is used, plus tinyia3's GPT-2 tokenizer for the
 length checks. Files are written atomically (temp file + os.replace).
@@ -1058,6 +1065,85 @@ def make_review_sentiment(seed: int = SENTIMENT_SEED) -> dict[str, list[dict]]:
 
 
 # =============================================================================
+# 3. Bible names: a man or a city? (multiple choice)
+# =============================================================================
+#
+# Built for the embedded model, which was pre-trained only on the World English
+# Bible: it has read every one of these names many times, in contexts that show
+# what they are ("the son of Jesse", "went up to Bethel"), but it has never been
+# asked the question. Before fine-tuning it gives the same answer to every prompt
+# (50 %); IA3 learns to bring the distinction it already has to the answer slot,
+# and that carries over to names and frames it was never trained on.
+
+NAMES_SEED = 20250103
+NAMES_COUNTS = {"train": 300, "heldout": 70}
+NAMES_CHOICES = [" man", " city"]
+NAMES_HELDOUT_PER_KIND = 20  # names of each kind used only in the held-out file
+
+# Men of the Bible (one-word names that are only, or almost only, men's names there).
+BIBLE_MEN = (
+    "Abraham Isaac Jacob Joseph Moses Aaron Joshua Samuel Saul David Solomon Elijah Elisha "
+    "Isaiah Jeremiah Daniel Ezra Nehemiah Peter John James Paul Barnabas Timothy Jonah Gideon "
+    "Samson Boaz Caleb Nathan Absalom Jonathan Eli Hezekiah Josiah Ahab Jehu Laban Esau Reuben "
+    "Stephen Philip Thomas Andrew Matthew Titus Silas Noah Seth Enoch Adam Cain Abel Herod "
+    "Pilate Cyrus Uriah Joab Abner Balaam Korah Mordecai Haman Zechariah Ezekiel Hosea Amos Micah"
+).split()
+# Cities and towns of the Bible (no countries, regions, rivers or mountains).
+BIBLE_CITIES = (
+    "Jerusalem Bethlehem Nazareth Babylon Jericho Samaria Capernaum Damascus Bethel Hebron "
+    "Shechem Gaza Ashdod Tyre Sidon Nineveh Sodom Gomorrah Antioch Ephesus Corinth Rome Athens "
+    "Philippi Joppa Beersheba Gilgal Shiloh Ramah Gibeah Mizpah Bethany Cana Tarsus Caesarea "
+    "Lystra Troas Thessalonica Smyrna Gath Ekron Ashkelon Lachish Hazor Megiddo Gibeon Anathoth "
+    "Bethsaida Chorazin Emmaus Jezreel Tirzah Ziklag Kadesh Iconium Derbe Berea Colossae "
+    "Laodicea Sardis Pergamum"
+).split()
+
+# {x} is the name; the choice follows the prompt directly. Held-out frames are
+# not used in training.
+NAMES_FRAMES = {
+    "train": [
+        "{x} is the name of a",
+        "We read of {x}, a",
+        "This is {x}, a",
+        "Remember {x}, a",
+    ],
+    "heldout": [
+        "The Scriptures speak of {x}, a",
+        "Have you read about {x}, a",
+        "You have heard of {x}, a",
+    ],
+}
+
+
+def _names_split(names: list[str], rng: random.Random) -> dict[str, list[str]]:
+    order = sorted(names)
+    rng.shuffle(order)
+    return {"heldout": order[:NAMES_HELDOUT_PER_KIND], "train": order[NAMES_HELDOUT_PER_KIND:]}
+
+
+def make_bible_names(seed: int = NAMES_SEED) -> dict[str, list[dict]]:
+    """Exactly balanced labels; names and frames of the held-out file never occur in training."""
+    assert len(set(BIBLE_MEN)) == len(BIBLE_MEN) and len(set(BIBLE_CITIES)) == len(BIBLE_CITIES)
+    assert not set(BIBLE_MEN) & set(BIBLE_CITIES)
+    rng = random.Random(seed)
+    pools = [_names_split(BIBLE_MEN, rng), _names_split(BIBLE_CITIES, rng)]
+    out = {}
+    for split, n in NAMES_COUNTS.items():
+        records, seen = [], set()
+        for j in range(n):
+            label = j % 2
+            while True:
+                prompt = rng.choice(NAMES_FRAMES[split]).format(x=rng.choice(pools[label][split]))
+                if prompt not in seen:
+                    break
+            seen.add(prompt)
+            records.append({"prompt": prompt, "choices": list(NAMES_CHOICES), "label": label})
+        rng.shuffle(records)
+        out[split] = records
+    return out
+
+
+# =============================================================================
 # Writing and checking
 # =============================================================================
 
@@ -1094,14 +1180,16 @@ def check_and_describe(files: dict[str, list[dict]]) -> list[str]:
         else:
             prompt = [len(tok.encode(r["prompt"])) for r in records]
             choice = sorted({len(tok.encode(c)) for r in records for c in r["choices"]})
-            labels = [sum(r["label"] == i for r in records) for i in range(len(CHOICES))]
+            choices = records[0]["choices"]
+            assert all(r["choices"] == choices for r in records), name
+            labels = [sum(r["label"] == i for r in records) for i in range(len(choices))]
             assert max(prompt) <= SENTIMENT_MAX_PROMPT_TOKENS, (name, max(prompt))
             assert choice == [1], choice
             assert labels[0] == labels[1], labels
-            report.append(f"{name}: {len(records)} records; labels {dict(zip(CHOICES, labels))}; "
+            report.append(f"{name}: {len(records)} records; labels {dict(zip(choices, labels))}; "
                           f"prompt tokens {_stats(prompt)}; choice tokens {choice}")
     # Held-out prompts must not occur in training.
-    for base in ("support_desk", "review_sentiment"):
+    for base in ("support_desk", "review_sentiment", "bible_names"):
         train = {r["prompt"] for r in files[f"{base}_train.jsonl"]}
         assert not train & {r["prompt"] for r in files[f"{base}_heldout.jsonl"]}, base
     return report
@@ -1110,11 +1198,14 @@ def check_and_describe(files: dict[str, list[dict]]) -> list[str]:
 def build() -> dict[str, list[dict]]:
     support = make_support_desk()
     sentiment = make_review_sentiment()
+    names = make_bible_names()
     return {
         "support_desk_train.jsonl": support["train"],
         "support_desk_heldout.jsonl": support["heldout"],
         "review_sentiment_train.jsonl": sentiment["train"],
         "review_sentiment_heldout.jsonl": sentiment["heldout"],
+        "bible_names_train.jsonl": names["train"],
+        "bible_names_heldout.jsonl": names["heldout"],
     }
 
 
