@@ -54,7 +54,7 @@ def scale_norm(*arrays) -> TwoSlopeNorm:
 def plot_ia3_heatmaps(ia3: IA3, path, title="IA³ scales per layer and channel") -> Path:
     """Layer × channel heatmap of every vector, centred at 1."""
     vectors = ia3.named()
-    fig, axes = plt.subplots(len(vectors), 1, figsize=(11, 1.3 + 0.9 * len(vectors) * max(2, ia3.n_layer) / 2),
+    fig, axes = plt.subplots(len(vectors), 1, figsize=(11, 1.3 + len(vectors) * (0.6 + 0.25 * ia3.n_layer)),
                              squeeze=False, layout="constrained")
     norm = scale_norm(*vectors.values())
     for ax, (name, vec) in zip(axes[:, 0], vectors.items()):
