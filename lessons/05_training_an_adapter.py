@@ -13,8 +13,9 @@
 # 1. **support_desk**: a customer message (the prompt) and the reply of a fictional support
 #    desk in its house tone (the completion). The model should learn the shape of the reply:
 #    `Hi <name>,`, one sentence, numbered steps, the signature `— Sam at Lumen Support`.
-# 2. **review_sentiment**: a short review, then `Sentiment:` and one of two answers,
-#    `" good"` or `" bad"`, chosen by *rank classification*.
+# 2. **bible_names**: a short sentence ending in a Bible name and "a", then one of two
+#    answers, `" man"` or `" city"`, chosen by *rank classification*. The model has read
+#    every name many times in pre-training but has never been asked this question.
 #
 # We call the package's training loop, `tinyia3.train.train`, and look at what it gives back.
 
@@ -51,10 +52,10 @@ print(f"{c.n_layer} layers, n_embd={c.n_embd}, n_inner={c.n_inner}, context {c.n
 DATA = lesson.ROOT / "data" / "datasets"
 support_train = load_dataset(DATA / "support_desk_train.jsonl", tokenizer, c.n_positions)
 support_heldout = load_dataset(DATA / "support_desk_heldout.jsonl", tokenizer, c.n_positions)
-sentiment_train = load_dataset(DATA / "review_sentiment_train.jsonl", tokenizer, c.n_positions)
-sentiment_heldout = load_dataset(DATA / "review_sentiment_heldout.jsonl", tokenizer, c.n_positions)
+names_train = load_dataset(DATA / "bible_names_train.jsonl", tokenizer, c.n_positions)
+names_heldout = load_dataset(DATA / "bible_names_heldout.jsonl", tokenizer, c.n_positions)
 for name, d in [("support_desk train", support_train), ("support_desk held-out", support_heldout),
-                ("review_sentiment train", sentiment_train), ("review_sentiment held-out", sentiment_heldout)]:
+                ("bible_names train", names_train), ("bible_names held-out", names_heldout)]:
     print(f"{name:<26} {len(d):>4} examples, kind {d.kind!r}")
 
 example = support_train.examples[0]
@@ -153,7 +154,7 @@ if not house_style["with IA³"]:
 # %% [markdown]
 # ## 5.4 The second task: rank classification
 #
-# For a review x, each answer c ∈ {" good", " bad"} is scored by its length-normalised
+# For a prompt x, each answer c ∈ {" man", " city"} is scored by its length-normalised
 # log-likelihood, and the best-scoring answer is the prediction:
 #
 # $$ \beta(x, c) = \frac{1}{|c|} \sum_{t=1}^{|c|} \log p(c_t \mid x, c_{<t}), \qquad
@@ -161,62 +162,74 @@ if not house_style["with IA³"]:
 #
 # Training uses T-Few's sum of three losses: L_LM (likelihood of the right answer), L_UL
 # (unlikelihood of the wrong one) and L_LN (softmax over the β's). `train` picks it for a
-# multiple-choice dataset, and `evaluate` returns the accuracy of the argmax.
-# Multiple-choice steps are cheap (only one scored token per answer), so we can afford more.
+# multiple-choice dataset, and `evaluate` returns the accuracy of the argmax. The held-out
+# file uses names and sentence frames that never occur in training, so it can only be
+# answered from what the model already knows about each name.
+# Multiple-choice steps are cheap (prompts of a few tokens, one scored token per answer),
+# so we can afford more of them.
 
 # %%
-mc_steps = 16 if args.quick else 48
-mc_config = TrainConfig(steps=mc_steps, batch_size=batch_size, lr=lr, eval_every=mc_steps,
+mc_steps = 24 if args.quick else 100
+mc_config = TrainConfig(steps=mc_steps, batch_size=8, lr=lr, eval_every=max(1, mc_steps // 4),
                         save_every=mc_steps, seed=args.seed)
-sentiment_history = train(model, sentiment_train, sentiment_heldout, args.out / "sentiment_run", mc_config,
-                          progress=False)
-sentiment_before, sentiment_after = sentiment_history[0]["eval"], sentiment_history[-1]["eval"]
-sentiment_ia3 = tinyia3.IA3.load(args.out / "sentiment_run" / "adapter.safetensors", model)
-print(f"review_sentiment held-out ({len(sentiment_heldout)} reviews; always ' good' scores 50 %):")
-print(f"  before: accuracy {100 * sentiment_before['accuracy']:.1f} %, T-Few loss {sentiment_before['loss']:.3f}")
-print(f"  after:  accuracy {100 * sentiment_after['accuracy']:.1f} %, T-Few loss {sentiment_after['loss']:.3f}")
-
-# The same number, recomputed with evaluate() on the loaded adapter: the file holds the result.
-again = evaluate(model, sentiment_ia3, sentiment_heldout)
-assert abs(again["accuracy"] - sentiment_after["accuracy"]) < 1e-12
-assert sentiment_after["loss"] < sentiment_before["loss"], "the T-Few held-out loss did not go down"
+names_history = train(model, names_train, names_heldout, args.out / "bible_names_run", mc_config, progress=False)
+names_before, names_after = names_history[0]["eval"], names_history[-1]["eval"]
+names_ia3 = tinyia3.IA3.load(args.out / "bible_names_run" / "adapter.safetensors", model)
+print(f"bible_names held-out ({len(names_heldout)} names, half men, half cities; one answer for all scores 50 %):")
+print(f"  before: accuracy {100 * names_before['accuracy']:.1f} %, T-Few loss {names_before['loss']:.3f}")
+print(f"  after:  accuracy {100 * names_after['accuracy']:.1f} %, T-Few loss {names_after['loss']:.3f}")
 
 # %% [markdown]
-# Rank classification is right when the margin m(x) = β(x, " good") − β(x, " bad") is positive
-# for good reviews and negative for bad ones. The loss can fall while the accuracy stays put:
-# L_LM and L_UL reward making *both* answers likelier than the other 50,255 tokens, which
-# shifts every review's margin alike. The accuracy needs a *gap* between the margins of good
-# and bad reviews, wide enough to straddle 0.
+# **Check.** The adapter file reproduces the last evaluation exactly, and the held-out T-Few
+# loss went down.
+
+# %%
+again = evaluate(model, names_ia3, names_heldout)
+assert abs(again["accuracy"] - names_after["accuracy"]) < 1e-12
+assert names_after["loss"] < names_before["loss"], "the T-Few held-out loss did not go down"
+
+# %% [markdown]
+# Rank classification is right when the margin m(x) = β(x, " man") − β(x, " city") is
+# positive for men and negative for cities. Loss and accuracy need not move together: L_LM and
+# L_UL also reward making *both* answers likelier than the other 50,255 tokens, which shifts
+# every margin alike. What the accuracy needs is a *gap* between the margins of men and of
+# cities, wide enough to straddle 0.
 
 # %%
 def margins(ia3):
-    """Margins β(" good") − β(" bad") of the held-out reviews labelled good, and of those labelled bad."""
-    batch = mc_batch(sentiment_heldout.examples)
+    """Margins β(" man") − β(" city") of the held-out names that are men, and of those that are cities."""
+    batch = mc_batch(names_heldout.examples)
     E = len(batch.labels)
-    assert np.array_equal(batch.example, np.repeat(np.arange(E), 2))  # rows: review 0 good, review 0 bad, ...
-    beta = choice_scores(model, ia3, batch).reshape(E, 2)  # (E, 2): β of " good", β of " bad"
+    assert np.array_equal(batch.example, np.repeat(np.arange(E), 2))  # rows: name 0 " man", name 0 " city", ...
+    beta = choice_scores(model, ia3, batch).reshape(E, 2)  # (E, 2): β of " man", β of " city"
     margin = beta[:, 0] - beta[:, 1]  # (E,)
     return margin[batch.labels == 0], margin[batch.labels == 1]
 
 
-print(f"{'':<11}{'mean margin, good reviews':>27}{'bad reviews':>13}{'gap':>8}{'predicted good':>16}")
-for label, ia3 in [("before", None), ("after IA³", sentiment_ia3)]:
-    good, bad = margins(ia3)
-    share = np.mean(np.concatenate([good, bad]) > 0)
-    print(f"{label:<11}{good.mean():>27.3f}{bad.mean():>13.3f}{good.mean() - bad.mean():>8.3f}{100 * share:>15.0f}%")
-if sentiment_after["accuracy"] <= 0.55:
-    print(f"The accuracy has hardly moved: after {mc_steps} steps the gap is still small next to the shift "
-          "that all reviews share (exercise 2).")
+print(f"{'':<11}{'mean margin: men':>18}{'cities':>9}{'gap':>8}{'answered man':>15}")
+gaps, shares = {}, {}
+for label, ia3 in [("before", None), ("after IA³", names_ia3)]:
+    men, cities = margins(ia3)
+    gaps[label], shares[label] = men.mean() - cities.mean(), np.mean(np.concatenate([men, cities]) > 0)
+    print(f"{label:<11}{men.mean():>18.3f}{cities.mean():>9.3f}{gaps[label]:>8.3f}{100 * shares[label]:>14.0f}%")
+if gaps["before"] > 0 and shares["before"] in (0.0, 1.0):
+    print(f"Before training the margins of men and cities already differ by {gaps['before']:.2f} on average, but all "
+          "lie on one side of 0, so every name gets the same answer: the model knew more than its answers showed.")
+
+path = plot_loss_curves({"IA³ on bible_names": names_history}, args.out / "bible_names_curves.png",
+                        title=f"IA³ on bible_names: T-Few loss ({mc_steps} steps, batch 8, lr {lr:g})",
+                        ylabel="L_LM + L_UL + L_LN (nats per example)")
+print(f"[figure] {path}")
 
 # %%
 path = plot_bar_panels([
     {"title": f"support_desk held-out loss ({n_eval} replies)", "ylabel": "nats per completion token",
      "values": {"before": before_loss, "after IA³": after_loss}},
-    {"title": "review_sentiment held-out accuracy", "ylabel": "% correct (50 % = chance)",
-     "values": {"before": 100 * sentiment_before["accuracy"], "after IA³": 100 * sentiment_after["accuracy"]},
+    {"title": "bible_names held-out accuracy", "ylabel": "% correct (50 % = chance)",
+     "values": {"before": 100 * names_before["accuracy"], "after IA³": 100 * names_after["accuracy"]},
      "reference": (50, "chance (always one answer)")},
-    {"title": "review_sentiment held-out T-Few loss", "ylabel": "L_LM + L_UL + L_LN (nats)",
-     "values": {"before": sentiment_before["loss"], "after IA³": sentiment_after["loss"]}},
+    {"title": "bible_names held-out T-Few loss", "ylabel": "L_LM + L_UL + L_LN (nats)",
+     "values": {"before": names_before["loss"], "after IA³": names_after["loss"]}},
 ], args.out / "before_after.png", title=f"Held-out numbers before and after IA³ ({args.model})")
 print(f"[figure] {path}")
 
@@ -236,11 +249,13 @@ print(f"[figure] {path}")
 #    steps, then at 3e-2 for 4× as many. How far does the held-out loss get, and when does the
 #    greedy reply start with `Hi <name>,`? Using the remark about Adam above, predict the
 #    largest |l − 1| before you look at `support_ia3.summary()`.
-# 2. Train the sentiment adapter with `TrainConfig(terms=("lm",))`, then with `("ln",)` only,
-#    each for 4× as many steps. Which term widens the gap between the margins, which only
-#    shifts them? Evaluate on the training reviews too: does the adapter fit what it saw?
-# 3. Generate with the *sentiment* adapter on a support-desk prompt. Does an adapter trained
-#    for one task damage the other? Measure it with `evaluate(model, sentiment_ia3, support_eval)`.
+# 2. Train the bible_names adapter with `TrainConfig(terms=("lm",))`, then with `("ln",)`
+#    only. Which term widens the gap between the margins, which only shifts them? Then try
+#    `review_sentiment_*.jsonl` (" good" / " bad" after a short review): the data README
+#    reports that the embedded model does not learn it. Use `margins` to see why, and try it
+#    on `--model gpt2` if you have it.
+# 3. Generate with the *bible_names* adapter on a support-desk prompt. Does an adapter trained
+#    for one task damage the other? Measure it with `evaluate(model, names_ia3, support_eval)`.
 
 # %%
 print(f"\nlesson 5 done in {time.perf_counter() - start:.1f} s")
