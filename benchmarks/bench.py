@@ -85,7 +85,7 @@ def worker_tinyia3(task, B, T, repeats):
     ids = rng.integers(0, config.vocab_size, (B, T))
     times = []
     if task == "forward":
-        model.logits(ids[:, :8], ia3)  # warm-up: first-touch page faults, BLAS threads
+        model.logits(ids, ia3)  # warm-up at full size: first-touch page faults, BLAS threads
         for _ in range(repeats):
             t = time.perf_counter()
             model.logits(ids, ia3)
@@ -100,7 +100,7 @@ def worker_tinyia3(task, B, T, repeats):
                 times.append(time.perf_counter() - t)
     elif task == "generate":
         prompt = ids[0, :PROMPT]
-        generate_ids(model, prompt, max_new_tokens=4, temperature=0, ia3=ia3)
+        generate_ids(model, prompt, max_new_tokens=8, temperature=0, ia3=ia3)
         for _ in range(repeats):
             t = time.perf_counter()
             generate_ids(model, prompt, max_new_tokens=NEW_TOKENS, temperature=0, ia3=ia3)
@@ -123,7 +123,7 @@ def worker_peer(task, B, T, repeats):
     if task == "forward":
         model.eval()
         with torch.no_grad():
-            model(ids[:, :8])
+            model(ids)  # warm-up at full size
             for _ in range(repeats):
                 t = time.perf_counter()
                 model(ids).logits
@@ -146,7 +146,7 @@ def worker_peer(task, B, T, repeats):
         model.eval()
         prompt = ids[:1, :PROMPT]
         with torch.no_grad():
-            model.generate(input_ids=prompt, max_new_tokens=4, do_sample=False, pad_token_id=50256)
+            model.generate(input_ids=prompt, max_new_tokens=8, do_sample=False, pad_token_id=50256)
             for _ in range(repeats):
                 t = time.perf_counter()
                 out = model.generate(input_ids=prompt, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
@@ -217,7 +217,7 @@ def main(argv=None) -> int:
             runs = {name: {"times": [], "peak_rss_mb": 0.0} for name, _ in impls}
             for _ in range(args.repeats):  # alternate: tinyia3, peer, tinyia3, peer, ...
                 for name, python in impls:
-                    r = run_worker(python, name, task, B, T, 1)
+                    r = run_worker(python, name, task, B, T, 2)  # 2 timed runs after a warm-up
                     runs[name]["times"] += r["times"]
                     runs[name]["peak_rss_mb"] = max(runs[name]["peak_rss_mb"], r["peak_rss_mb"])
             for name, _ in impls:

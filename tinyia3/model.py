@@ -122,7 +122,9 @@ class GPT2:
 
     def lm_head(self, hidden):
         """(..., C) -> (..., V). The output layer is tied to the token embedding wte."""
-        return hidden @ self.params["wte.weight"].T
+        if hidden.ndim == 1:
+            return self.params["wte.weight"] @ hidden  # one token while decoding: a matrix-vector product
+        return ops.matmul_2d(hidden, self.params["wte.weight"].T)
 
     # -- backward --------------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ def layer_norm_backward_weights(dout, cache):
 # Linear (GPT-2's Conv1D): y = x @ w + b with w stored (in, out), so no transpose is needed.
 
 
-def _matmul_2d(x, w):
+def matmul_2d(x, w):
     """(..., in) @ (in, out) as ONE 2-D matrix product: NumPy would otherwise run one smaller
     product per leading index (per sequence of the batch)."""
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
@@ -89,7 +89,7 @@ def _matmul_2d(x, w):
 def linear_forward(x, w, b, cache=True, keep_input=True):
     """x: (..., in) -> (..., out). Cache: (x, w), or (None, w) when keep_input is False: the
     input is needed only for the weight gradient, which IA³ training never computes."""
-    out = _matmul_2d(x, w)
+    out = matmul_2d(x, w)
     out += b
     return out, (((x if keep_input else None), w) if cache else None)
 
@@ -97,7 +97,7 @@ def linear_forward(x, w, b, cache=True, keep_input=True):
 def linear_backward(dout, cache):
     """dout (..., out) -> dx (..., in). The input gradient only: see linear_backward_weights."""
     _, w = cache
-    return _matmul_2d(dout, w.T)
+    return matmul_2d(dout, w.T)
 
 
 def linear_backward_weights(dout, cache):
