@@ -237,26 +237,20 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
                                              ignore_index=-100, reduction="mean")
 
 
-def ia3_loss_and_grads(pm, ids, attention_mask, loss_mask):
-    """Loss = transformers' CE with labels = where(loss_mask==1, ids, -100); grads of ia3_l.
-
-    transformers' ForCausalLMLoss does `logits.float()` first, i.e. it computes the loss of a
-    float64 model in float32. So the loss that is backpropagated here is the same formula
-    (shift, cross_entropy with ignore_index=-100, mean) evaluated in the model's own dtype,
-    and it is checked against transformers' value (to f32 precision) and against a manual
-    log_softmax computation (to working precision).
-    """
-    pm.zero_grad(set_to_none=True)
+def checked_loss_backward(model, ids, attention_mask, loss_mask, what):
+    """Backpropagate causal_lm_loss with labels = where(loss_mask==1, ids, -100) in the model's
+    own dtype, after checking it against transformers' labels= loss (to f32 precision, and
+    bit-identical in float32) and a manual log_softmax computation (to working precision).
+    Returns (loss, logits), detached."""
     labels = torch.where(loss_mask == 1, ids, torch.full_like(ids, -100))
-    logits = pm(input_ids=ids, attention_mask=attention_mask, use_cache=False).logits
+    logits = model(input_ids=ids, attention_mask=attention_mask, use_cache=False).logits
     loss = causal_lm_loss(logits, labels)
     assert loss.dtype == logits.dtype
     loss.backward()
     loss = loss.detach()
-
     with torch.no_grad():
-        hf_loss = pm(input_ids=ids, attention_mask=attention_mask, labels=labels,
-                     use_cache=False).loss
+        hf_loss = model(input_ids=ids, attention_mask=attention_mask, labels=labels,
+                        use_cache=False).loss
         # manual: mean over counted targets of -log p(token t | < t)
         lp = torch.log_softmax(logits[:, :-1], dim=-1)
         nll = -lp.gather(-1, ids[:, 1:, None])[..., 0]
@@ -267,8 +261,22 @@ def ia3_loss_and_grads(pm, ids, attention_mask, loss_mask):
     assert abs(float(hf_loss) - float(loss)) <= 1e-6 * abs(float(loss)), (hf_loss, loss)
     if logits.dtype == torch.float32:  # same ops, same dtype: bit-identical
         assert torch.equal(hf_loss, loss), (hf_loss, loss)
-    log(f"  loss ({logits.dtype}): ours {float(loss):.15f}  transformers' ({hf_loss.dtype}) "
+    log(f"  {what} ({logits.dtype}): ours {float(loss):.15f}  transformers' ({hf_loss.dtype}) "
         f"{float(hf_loss):.15f}  manual {float(manual):.15f}")
+    return loss, logits.detach()
+
+
+def ia3_loss_and_grads(pm, ids, attention_mask, loss_mask):
+    """Loss = transformers' CE with labels = where(loss_mask==1, ids, -100); grads of ia3_l.
+
+    transformers' ForCausalLMLoss does `logits.float()` first, i.e. it computes the loss of a
+    float64 model in float32. So the loss that is backpropagated here is the same formula
+    (shift, cross_entropy with ignore_index=-100, mean) evaluated in the model's own dtype,
+    and it is checked against transformers' value (to f32 precision) and against a manual
+    log_softmax computation (to working precision).
+    """
+    pm.zero_grad(set_to_none=True)
+    loss, logits = checked_loss_backward(pm, ids, attention_mask, loss_mask, "loss")
 
     L = len(pm.base_model.model.transformer.h)
     E = pm.base_model.model.config.n_embd
@@ -309,26 +317,7 @@ def full_loss_and_grads(model: GPT2LMHeadModel, ids, attention_mask, loss_mask):
     for _, p in params:
         assert p.requires_grad
     model.zero_grad(set_to_none=True)
-    labels = torch.where(loss_mask == 1, ids, torch.full_like(ids, -100))
-    logits = model(input_ids=ids, attention_mask=attention_mask, use_cache=False).logits
-    loss = causal_lm_loss(logits, labels)
-    assert loss.dtype == logits.dtype
-    loss.backward()
-    loss = loss.detach()
-    with torch.no_grad():
-        hf_loss = model(input_ids=ids, attention_mask=attention_mask, labels=labels,
-                        use_cache=False).loss
-        lp = torch.log_softmax(logits[:, :-1], dim=-1)
-        nll = -lp.gather(-1, ids[:, 1:, None])[..., 0]
-        m = loss_mask[:, 1:].to(nll.dtype)
-        manual = (nll * m).sum() / m.sum()
-    tol = 1e-13 if logits.dtype == torch.float64 else 1e-6
-    assert abs(float(manual) - float(loss)) <= tol * abs(float(manual)), (manual, loss)
-    assert abs(float(hf_loss) - float(loss)) <= 1e-6 * abs(float(loss)), (hf_loss, loss)
-    if logits.dtype == torch.float32:
-        assert torch.equal(hf_loss, loss), (hf_loss, loss)
-    log(f"  full loss ({logits.dtype}): ours {float(loss):.15f}  transformers' ({hf_loss.dtype}) "
-        f"{float(hf_loss):.15f}  manual {float(manual):.15f}")
+    loss, _ = checked_loss_backward(model, ids, attention_mask, loss_mask, "full loss")
     grads = {}
     for name, p in params:
         assert p.grad is not None and p.grad.shape == p.shape, name
