@@ -100,3 +100,17 @@ def test_query_scale_gradient_matches_peft():
     _, grads = tinyia3.loss_and_grad(model, ia3, REF["ia3_ids"], loss_mask=REF["ia3_loss_mask"],
                                      attention_mask=REF["ia3_attention_mask"])
     assert rel_error(grads.l_q, REF["ia3_dl_q_f64"]) <= 1e-9
+
+
+def test_public_generate_api_with_an_adapter_is_greedy_and_repeatable():
+    model = tinyia3.load_model("embedded")
+    tokenizer = tinyia3.load_tokenizer("embedded")
+    ia3 = tinyia3.IA3.random(model, std=0.3, seed=0)
+    first = tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, temperature=0, ia3=ia3)
+    again = tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, temperature=0, ia3=ia3)
+    plain = tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, temperature=0)
+    assert first == again and isinstance(first, str) and first
+    sampled = [tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, seed=s, top_k=50, top_p=0.9)
+               for s in (1, 1)]
+    assert sampled[0] == sampled[1]
+    assert isinstance(plain, str) and plain

@@ -1,10 +1,11 @@
 """tinyia3: GPT-2 with IA³ fine-tuning, forward and backward written by hand in NumPy."""
 
 from .config import GPT2Config
+from .generate import generate
 from .ia3 import IA3, merge
 from .loading import load_model, load_tokenizer
 from .losses import loss, loss_and_grad
 from .model import GPT2
 
-__all__ = ["GPT2", "GPT2Config", "IA3", "load_model", "load_tokenizer", "loss", "loss_and_grad", "merge"]
+__all__ = ["GPT2", "GPT2Config", "IA3", "generate", "load_model", "load_tokenizer", "loss", "loss_and_grad", "merge"]
 __version__ = "0.1.0"
