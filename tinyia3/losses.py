@@ -82,6 +82,16 @@ def _scored_rows(ids, mask):
     return b * ids.shape[1] + (t - 1), ids[b, t], b
 
 
+def _scored_forward(model, ia3, ids, scored, attention_mask, cache=False, keep_inputs=False):
+    """Forward pass, then pick the hidden states that predict the scored tokens.
+
+    Returns hidden (B, T, C), the record (or None), the flat rows, their target ids, the
+    sequence each row belongs to, and hidden_rows (M, C): what the LM head is applied to."""
+    hidden, record, _ = model.forward(ids, ia3, attention_mask, cache=cache, keep_inputs=keep_inputs)
+    rows, targets, row_of = _scored_rows(ids, scored)
+    return hidden, record, rows, targets, row_of, hidden.reshape(-1, hidden.shape[-1])[rows]
+
+
 def _backward(model, ia3, record, hidden, rows, dhidden_rows, dwte, trainable):
     """Scatter the scored rows' gradients into d hidden (B, T, C) and run the model's backward."""
     dhidden = np.zeros_like(hidden)
@@ -120,11 +130,10 @@ def loss_and_grad(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_m
     `ia3` is given, the IA3 gradients under the key "ia3").
     """
     ids2, scored = _targets(ids, loss_mask, attention_mask)
-    hidden, record, _ = model.forward(ids2, ia3, attention_mask, cache=True, keep_inputs=trainable == "all")
-    rows, targets, _ = _scored_rows(ids2, scored)
+    hidden, record, rows, targets, _, h_rows = _scored_forward(
+        model, ia3, ids2, scored, attention_mask, cache=True, keep_inputs=trainable == "all")
     count = len(rows)
-    nll, dh_rows, dwte = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets,
-                                  np.full(count, 1.0 / count), trainable)
+    nll, dh_rows, dwte = head_nll(model, h_rows, targets, np.full(count, 1.0 / count), trainable)
     grads = _backward(model, ia3, record, hidden, rows, dh_rows, dwte, trainable)
     return float(nll.mean()), grads
 
@@ -132,9 +141,8 @@ def loss_and_grad(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_m
 def loss(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_mask=None) -> float:
     """The same mean next-token cross-entropy, forward only (no activation record kept)."""
     ids2, scored = _targets(ids, loss_mask, attention_mask)
-    hidden, _, _ = model.forward(ids2, ia3, attention_mask)
-    rows, targets, _ = _scored_rows(ids2, scored)
-    nll, _, _ = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets)
+    _, _, _, targets, _, h_rows = _scored_forward(model, ia3, ids2, scored, attention_mask)
+    nll, _, _ = head_nll(model, h_rows, targets)
     return float(nll.mean())
 
 
@@ -151,12 +159,17 @@ def loss(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_mask=None)
 TFEW_TERMS = ("lm", "ul", "ln")
 
 
+def choice_logprobs(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch):
+    """Forward only: log-probabilities lp (M,) of every choice token, and the row (R,) each belongs to."""
+    _, _, _, targets, row_of, h_rows = _scored_forward(model, ia3, batch.ids, batch.choice_mask, batch.attention_mask)
+    nll, _, _ = head_nll(model, h_rows, targets)
+    return -nll, row_of
+
+
 def choice_scores(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch) -> np.ndarray:
     """Length-normalised log-likelihood β (R,) of every (example, choice) row, forward only."""
-    hidden, _, _ = model.forward(batch.ids, ia3, batch.attention_mask)
-    rows, targets, row_of = _scored_rows(batch.ids, batch.choice_mask)
-    nll, _, _ = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets)
-    return _beta(-nll, row_of, len(batch.ids))
+    lp, row_of = choice_logprobs(model, ia3, batch)
+    return _beta(lp, row_of, len(batch.ids))
 
 
 def _beta(lp, row_of, R):
@@ -209,24 +222,26 @@ def tfew_terms(lp, row_of, batch: ChoiceBatch, terms=TFEW_TERMS):
 
 def tfew_loss_and_grad(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch, terms=TFEW_TERMS, trainable="ia3"):
     """L = Σ of the chosen T-Few terms, its gradient, the terms by name and the scores β (R,)."""
-    hidden, record, _ = model.forward(batch.ids, ia3, batch.attention_mask, cache=True,
-                                      keep_inputs=trainable == "all")
-    rows, targets, row_of = _scored_rows(batch.ids, batch.choice_mask)
+    hidden, record, rows, targets, row_of, h_rows = _scored_forward(
+        model, ia3, batch.ids, batch.choice_mask, batch.attention_mask, cache=True, keep_inputs=trainable == "all")
     found = {}
 
     def dnll(nll):
         found["values"], dlp = tfew_terms(-nll, row_of, batch, terms)
         return -dlp  # lp = −nll
 
-    nll, dh_rows, dwte = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets, dnll, trainable)
+    nll, dh_rows, dwte = head_nll(model, h_rows, targets, dnll, trainable)
     grads = _backward(model, ia3, record, hidden, rows, dh_rows, dwte, trainable)
     values = found["values"]
     return float(sum(values.values())), grads, values, _beta(-nll, row_of, len(batch.ids))
 
 
+def tfew_loss_and_scores(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch, terms=TFEW_TERMS):
+    """Forward only: the T-Few loss and the scores β (R,) for rank classification, from one pass."""
+    lp, row_of = choice_logprobs(model, ia3, batch)
+    return float(sum(tfew_terms(lp, row_of, batch, terms)[0].values())), _beta(lp, row_of, len(batch.ids))
+
+
 def tfew_loss(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch, terms=TFEW_TERMS) -> float:
     """The T-Few loss, forward only (for finite differences and evaluation)."""
-    hidden, _, _ = model.forward(batch.ids, ia3, batch.attention_mask)
-    rows, targets, row_of = _scored_rows(batch.ids, batch.choice_mask)
-    nll, _, _ = head_nll(model, hidden.reshape(-1, hidden.shape[-1])[rows], targets)
-    return float(sum(tfew_terms(-nll, row_of, batch, terms)[0].values()))
+    return tfew_loss_and_scores(model, ia3, batch, terms)[0]

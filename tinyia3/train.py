@@ -23,7 +23,7 @@ import numpy as np
 from .checkpoint import read_safetensors, write_atomic
 from .data import Dataset, lm_batch, mc_batch
 from .ia3 import IA3
-from .losses import TFEW_TERMS, choice_scores, loss, loss_and_grad, predict, tfew_loss, tfew_loss_and_grad
+from .losses import TFEW_TERMS, loss, loss_and_grad, predict, tfew_loss_and_grad, tfew_loss_and_scores
 from .model import GPT2
 from .optim import AdamW, clip_by_global_norm, warmup_linear_lr
 
@@ -92,8 +92,9 @@ def evaluate(model: GPT2, ia3: IA3 | None, dataset: Dataset, batch_size=16, term
     for start in range(0, len(dataset), batch_size):
         examples = dataset.examples[start:start + batch_size]
         batch = mc_batch(examples)
-        correct += int((predict(choice_scores(model, ia3, batch), batch) == batch.labels).sum())
-        total += tfew_loss(model, ia3, batch, terms) * len(examples)
+        batch_loss, scores = tfew_loss_and_scores(model, ia3, batch, terms)  # one forward for both
+        correct += int((predict(scores, batch) == batch.labels).sum())
+        total += batch_loss * len(examples)
     results["accuracy"] = correct / len(dataset)
     results["loss"] = total / len(dataset)
     return results
