@@ -1,5 +1,6 @@
 """tinyia3: GPT-2 with IA³ fine-tuning, forward and backward written by hand in NumPy."""
 
+from . import allocator  # first: keeps freed activation memory for reuse (see allocator.py)
 from .config import GPT2Config
 from .generate import generate
 from .ia3 import IA3, merge
