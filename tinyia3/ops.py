@@ -168,7 +168,8 @@ def ia3_scale_backward(dout, cache):
     """dout (..., N) -> dx (..., N), dl (N,). dl sums over every token the scale touched."""
     x, l = cache
     N = x.shape[-1]
-    dl = (dout * x).reshape(-1, N).sum(axis=0)
+    # dl[c] = Σ_n dout[n, c] x[n, c] over all tokens n; einsum does it without an (..., N) temporary.
+    dl = np.einsum("nc,nc->c", dout.reshape(-1, N), x.reshape(-1, N))
     return dout * l, dl
 
 
