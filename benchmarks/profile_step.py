@@ -1,0 +1,120 @@
+"""Where the time of one IA³ training step goes, op by op, on a GPT-2-small-shaped model.
+
+    python benchmarks/profile_step.py            # batch 8 x 128 tokens
+    python benchmarks/profile_step.py 4x512
+
+Every function of tinyia3.ops (and the LM head loop, losses.head_nll) is wrapped with a timer
+that records its *self* time: the time inside it minus the time of the wrapped ops it calls,
+so that the rows add up to the step. Matrix products are counted in FLOPs, which turns their
+time into a rate to set against NumPy's sgemm rate measured in the same run. The last lines say
+what share of the sgemm rate the step could reach if its matrix products ran at that rate and
+everything else took the time it takes now: the ceiling set by element-wise work.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import tinyia3  # noqa: E402
+from tinyia3 import losses, ops  # noqa: E402
+from tinyia3.config import GPT2Config  # noqa: E402
+from tinyia3.model import GPT2, init_params  # noqa: E402
+from tinyia3.optim import AdamW  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import matmul_flops, sgemm_rate  # noqa: E402
+
+self_time: dict[str, float] = {}
+calls: dict[str, int] = {}
+flops: dict[str, float] = {}
+_child_time = [0.0]  # a stack of "time spent in wrapped callees" accumulators
+
+
+def timed(name, fn, count_flops=None):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        _child_time.append(0.0)
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            elapsed = time.perf_counter() - start
+            children = _child_time.pop()
+            self_time[name] = self_time.get(name, 0.0) + elapsed - children
+            calls[name] = calls.get(name, 0) + 1
+            _child_time[-1] += elapsed
+            if count_flops:
+                flops[name] = flops.get(name, 0.0) + count_flops(*args)
+    return wrapper
+
+
+def _matmul_2d_flops(x, w):
+    return 2.0 * x.size * w.shape[-1]  # (N, in) @ (in, out): 2·N·in·out
+
+
+def _head_flops(model, hidden_rows, targets, dnll=None, trainable="ia3"):
+    # The product head_nll does itself: d hidden = d logits @ wte, (N, V) @ (V, C), when a gradient is asked for.
+    return 0.0 if dnll is None else 2.0 * hidden_rows.size * model.config.vocab_size
+
+
+def instrument():
+    for name in dir(ops):
+        fn = getattr(ops, name)
+        if callable(fn) and getattr(fn, "__module__", None) == ops.__name__:
+            setattr(ops, name, timed(name, fn, _matmul_2d_flops if name == "matmul_2d" else None))
+    losses.head_nll = timed("head_nll (d logits @ wte, bookkeeping)", losses.head_nll, _head_flops)
+
+
+def main(argv=None) -> int:
+    shape = (argv or sys.argv[1:] or ["8x128"])[0]
+    B, T = (int(v) for v in shape.split("x"))
+    config = GPT2Config()
+    model = GPT2(config, init_params(config, seed=0, dtype=np.float32))
+    ia3 = tinyia3.IA3.random(model, std=0.1, seed=0)
+    ids = np.random.default_rng(0).integers(0, config.vocab_size, (B, T))
+    opt = AdamW(ia3.named(), lr=3e-3)
+
+    def step():
+        _, grads = tinyia3.loss_and_grad(model, ia3, ids)
+        opt.step(grads.named())
+
+    rate = sgemm_rate()
+    step()  # warm-up: first-touch memory, BLAS threads
+    instrument()
+    start = time.perf_counter()
+    step()
+    total = time.perf_counter() - start
+
+    print(f"One IA³ training step at {B}x{T}: {total:.3f} s; NumPy sgemm {rate:.0f} GFLOP/s in this run.\n")
+    print(f"{'op (self time)':<40} {'calls':>5} {'seconds':>8} {'share':>6} {'GFLOP/s':>8} {'sgemm%':>6}")
+    rows = sorted(self_time, key=self_time.get, reverse=True)
+    for name in rows:
+        line = f"{name:<40} {calls[name]:>5} {self_time[name]:>8.3f} {100 * self_time[name] / total:>5.1f}%"
+        if flops.get(name):
+            achieved = flops[name] / self_time[name] / 1e9
+            line += f" {achieved:>8.0f} {100 * achieved / rate:>5.0f}%"
+        print(line)
+    other = total - sum(self_time.values())
+    print(f"{'(outside ops: Python, Adam, indexing)':<40} {'':>5} {other:>8.3f} {100 * other / total:>5.1f}%")
+
+    big_products = sum(self_time[name] for name in flops)
+    rest = total - big_products
+    step_flops = matmul_flops("step", B, T)
+    print(f"\nLarge matrix products: {big_products:.2f} s for {sum(flops.values()) / 1e9:.0f} GFLOP "
+          f"({sum(flops.values()) / big_products / 1e9:.0f} GFLOP/s); everything else: {rest:.2f} s.")
+    print(f"The step does {step_flops / 1e9:.0f} GFLOP of matrix products: {step_flops / total / 1e9:.0f} GFLOP/s "
+          f"= {100 * step_flops / total / 1e9 / rate:.0f} % of sgemm.")
+    ceiling = step_flops / (sum(flops.values()) / rate / 1e9 + rest) / 1e9
+    print(f"With every large product at the full sgemm rate and the rest as it is: "
+          f"{100 * ceiling / rate:.0f} % of sgemm at best.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
