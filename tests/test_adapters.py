@@ -126,6 +126,11 @@ def test_not_a_peft_folder(tmp_path):
     (tmp_path / "adapter_model.safetensors").write_bytes(b"")
     with pytest.raises(ValueError, match="'LORA' adapter"):
         tinyia3.IA3.load(tmp_path)
+    # Broken or wrong-shaped JSON: one error naming the file and what it should hold.
+    for text, found in (('{"peft_type": "IA3", ', "Expecting"), ('["IA3"]', "found a JSON list")):
+        (tmp_path / "adapter_config.json").write_text(text)
+        with pytest.raises(ValueError, match=f"adapter_config.json.*PEFT adapter_config.json.*{found}"):
+            tinyia3.IA3.load(tmp_path)
 
 
 # -- merging -------------------------------------------------------------------------------------

@@ -153,7 +153,10 @@ def test_corrupt_tokenizer_json(tmp_path):
 def test_corrupt_vocab_json(tmp_path):
     (tmp_path / "vocab.json").write_text("{not json", encoding="utf-8")
     shutil.copy(GPT2_TOKENIZER_DIR / "merges.txt", tmp_path / "merges.txt")
-    with pytest.raises(ValueError, match="vocab.json"):
+    with pytest.raises(ValueError, match="Could not read .*vocab.json as a GPT-2 vocabulary"):
+        tokenizer_from_folder(tmp_path)
+    (tmp_path / "vocab.json").write_text('["hello", "world"]', encoding="utf-8")
+    with pytest.raises(ValueError, match="vocab.json should hold a GPT-2 vocabulary.*found a JSON list"):
         tokenizer_from_folder(tmp_path)
 
 

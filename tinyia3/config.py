@@ -83,16 +83,8 @@ class GPT2Config:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "GPT2Config":
-        path = Path(path)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(
-                f"Could not read {path} as a GPT-2 config.json ({err}). Expected the JSON file that "
-                "transformers writes next to model.safetensors; re-download or re-save the model."
-            ) from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a JSON object, found {type(raw).__name__}.")
+        raw = read_json_object(path, "a GPT-2 config.json", "Expected the JSON file that transformers "
+                               "writes next to model.safetensors; re-download or re-save the model.")
         return cls.from_dict(raw, source=str(path))
 
     def to_dict(self) -> dict:
@@ -110,3 +102,18 @@ class GPT2Config:
             + F * C + C  # mlp.c_proj
         )
         return self.vocab_size * C + self.n_positions * C + L * per_block + 2 * C
+
+
+def read_json_object(path: str | Path, what: str, fix: str) -> dict:
+    """Parse a JSON file that must hold an object (config.json, vocab.json, adapter_config.json).
+
+    Any failure (missing, not UTF-8, truncated, a list instead of an object) becomes one
+    ValueError naming the file, what it should be (`what`) and what to do about it (`fix`)."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"Could not read {path} as {what} ({err}). {fix}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} should hold {what}, a JSON object; found a JSON {type(raw).__name__}. {fix}")
+    return raw

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import GPT2Config
+from .config import GPT2Config, read_json_object
 
 NAMES = ("l_k", "l_v", "l_ff")
 
@@ -258,10 +258,8 @@ def _load_peft(folder: Path):
             f"{folder} is not a PEFT adapter folder: expected {PEFT_CONFIG} and {PEFT_WEIGHTS} "
             f"(found: {', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'})."
         )
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config_path} is not valid JSON ({err}).") from None
+    config = read_json_object(config_path, "a PEFT adapter_config.json",
+                              "Re-save the adapter with PEFT's save_pretrained or `tinyia3 train --peft`.")
     if config.get("peft_type") != "IA3":
         raise ValueError(f"{folder} holds a {config.get('peft_type')!r} adapter; tinyia3 reads IA3 adapters only.")
     try:

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import operator
 from pathlib import Path
 from typing import Iterable
 
 import tokenizers
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, processors
+
+from .config import read_json_object
 
 __all__ = [
     "EOS_TOKEN",
@@ -143,15 +144,10 @@ def _byte_level_bpe(vocab_path: Path, merges_path: Path) -> tokenizers.Tokenizer
     """
     # Parse vocab.json ourselves first so that an error can name the file
     # at fault; tokenizers reports both files' errors with the same wording.
-    try:
-        vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(
-            f"Could not read {vocab_path}: {e}. It should be a JSON object mapping "
-            "each token string to its integer id (GPT-2's encoder.json). Re-download "
-            "or re-copy the file; a partial download is the usual cause."
-        ) from e
-    if not isinstance(vocab, dict) or not all(
+    vocab = read_json_object(
+        vocab_path, "a GPT-2 vocabulary (each token string mapped to its integer id, GPT-2's encoder.json)",
+        "Re-download or re-copy the file; a partial download is the usual cause.")
+    if not all(
         isinstance(k, str) and isinstance(v, int) for k, v in vocab.items()
     ):
         raise ValueError(
