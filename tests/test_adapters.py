@@ -163,3 +163,24 @@ def test_adapter_without_a_base_model_name_round_trips_as_none(tmp_path):
     assert ia3.base_model is None
     ia3.save(tmp_path / "a.safetensors")
     assert tinyia3.IA3.load(tmp_path / "a.safetensors").base_model is None
+
+
+# -- summary (what `tinyia3 inspect` prints) ---------------------------------------------------------
+
+
+def test_summary_counts_inhibited_amplified_and_sign_flipped(model, tmp_path, capsys):
+    ia3 = tinyia3.IA3.ones(model)
+    ia3.l_k[0, :4] = [0.5, -0.2, 1.5, 1.005]  # inhibited, inhibited and negative, amplified, within tol
+    row = ia3.summary(tol=0.01)[0]
+    assert (row["vector"], row["layer"]) == ("l_k", 0)
+    assert (row["inhibited"], row["negative"], row["amplified"]) == (2, 1, 1)
+    assert row["min"] == pytest.approx(-0.2) and row["max"] == pytest.approx(1.5)
+    assert all(r["negative"] == 0 for r in ia3.summary()[1:])
+
+    from tinyia3.cli import main
+
+    path = tmp_path / "adapter.safetensors"
+    ia3.save(path)
+    assert main(["inspect", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "1 scale is negative: those channels are sign-flipped" in printed

@@ -161,11 +161,16 @@ def cmd_inspect(args) -> int:
     ia3 = IA3.load(args.adapter)
     print(f"{args.adapter}: {ia3!r}, base model {ia3.base_model!r}")
     print(f"channels inhibited (scale < {1 - args.tol:g}) and amplified (> {1 + args.tol:g}):")
-    print(f"{'vector':<6} {'layer':>5} {'channels':>8} {'inhibited':>9} {'amplified':>9} "
+    print(f"{'vector':<6} {'layer':>5} {'channels':>8} {'inhibited':>9} {'of them <0':>10} {'amplified':>9} "
           f"{'min':>7} {'mean':>7} {'max':>7}")
-    for r in ia3.summary(args.tol):
-        print(f"{r['vector']:<6} {r['layer']:>5} {r['channels']:>8} {r['inhibited']:>9} {r['amplified']:>9} "
-              f"{r['min']:>7.3f} {r['mean']:>7.3f} {r['max']:>7.3f}")
+    rows = ia3.summary(args.tol)
+    for r in rows:
+        print(f"{r['vector']:<6} {r['layer']:>5} {r['channels']:>8} {r['inhibited']:>9} {r['negative']:>10} "
+              f"{r['amplified']:>9} {r['min']:>7.3f} {r['mean']:>7.3f} {r['max']:>7.3f}")
+    negative = sum(r["negative"] for r in rows)
+    if negative:
+        print(f"{negative} scale{'s are' if negative > 1 else ' is'} negative: those channels are sign-flipped, not just damped. "
+              "A lower learning rate (or fewer steps) keeps IA³ scales positive, as in the paper.")
     if args.png:
         from .plots import plot_ia3_counts, plot_ia3_heatmaps
 

@@ -122,12 +122,16 @@ class IA3:
 
     def summary(self, tol: float = 0.01) -> list[dict]:
         """Per vector and layer: how many channels are inhibited (< 1 − tol), amplified
-        (> 1 + tol) or left alone, and the range of the scales."""
+        (> 1 + tol) or left alone, and the range of the scales.
+
+        "negative" counts the inhibited channels whose scale went below 0: those are not damped
+        but sign-flipped, which a large learning rate can do (the paper's scales stay positive)."""
         rows = []
         for name, vec in self.named().items():
             for layer, v in enumerate(vec):
                 rows.append({"vector": name, "layer": layer, "channels": v.size,
                              "inhibited": int((v < 1 - tol).sum()), "amplified": int((v > 1 + tol).sum()),
+                             "negative": int((v < 0).sum()),
                              "min": float(v.min()), "mean": float(v.mean()), "max": float(v.max())})
         return rows
 
