@@ -195,7 +195,8 @@ def attention_mask(attention_mask, T_q, T_k):
 def attention_forward(q, k, v, allowed, cache=True):
     """(B, H, T_q, D), (B, H, T_k, D) x2 -> y (B, H, T_q, D). Cache: (q, k, v, att)."""
     scale = 1.0 / math.sqrt(q.shape[-1])
-    scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, T_q, T_k)
+    scores = q @ k.swapaxes(-1, -2)  # (B, H, T_q, T_k)
+    scores *= scale  # in place: a second (B, H, T, T) array would be 50 MB at 4 × 512 tokens
     # The mask is applied before the softmax, so masked keys get exactly 0 weight. It writes the
     # most negative finite number rather than -inf, so that no row computes inf - inf = NaN.
     np.copyto(scores, np.finfo(scores.dtype).min, where=~allowed)  # in place: no second (B, H, T, T)
