@@ -11,7 +11,7 @@ the task's own:
 Times are medians over --repeats runs; the two implementations alternate run by run so that
 both see the same machine state. GFLOP/s counts the matrix products a step needs, and is also
 given as a share of the sgemm rate NumPy reaches on this machine in the same run (measured at
-the start and again in every tinyia3 process; the best counts). Writes a compact table, benchmarks/results.json and benchmarks/results.png.
+the start and again in every tinyia3 process; the median counts). Writes a compact table, benchmarks/results.json and benchmarks/results.png.
 
 The weights are random (GPT-2 small's 124M parameters cannot be downloaded here): speed does
 not depend on their values.
@@ -202,8 +202,9 @@ def main(argv=None) -> int:
         fn = worker_tinyia3 if args.worker == "tinyia3" else worker_peer
         times = fn(args.task, args.batch, args.seq, args.repeats)
         peak = peak_rss_mb()  # before the sgemm probe, whose arrays are not the task's
-        # Every tinyia3 worker also measures sgemm: the run's rate is the best of all of them, so a
-        # moment when the shared machine was slow cannot lower the ceiling the shares are taken of.
+        # Every tinyia3 worker also measures sgemm (best of 5): the run's rate is the median of all
+        # of them, as the times are medians, so that one slow or fast moment of a shared machine
+        # does not move the ceiling the shares are taken of.
         rate = sgemm_rate() if args.worker == "tinyia3" else None
         print(json.dumps({"times": times, "peak_rss_mb": peak, "sgemm_gflop_per_s": rate}))
         return 0
@@ -213,7 +214,7 @@ def main(argv=None) -> int:
     impls = [("tinyia3", sys.executable)] + ([("peer", args.peer_python)] if args.peer_python else [])
     rates = [sgemm_rate()]
     print(f"NumPy sgemm rate on this machine: {rates[0]:.0f} GFLOP/s (float32, 2048³, best of 5; "
-          "measured again in every tinyia3 process, the best counts)\n")
+          "measured again in every tinyia3 process; the median counts)\n")
     results = []
     for B, T in shapes:
         for task in tasks:
@@ -238,11 +239,12 @@ def main(argv=None) -> int:
                     row["gflop_per_s"] = row["gflop"] / median
                 results.append(row)
                 print(_line(row), flush=True)
-    rate = max(rates)
+    rate = statistics.median(rates)
     for row in results:
         if "gflop_per_s" in row:
             row["share_of_sgemm"] = row["gflop_per_s"] / rate
-    print(f"\nsgemm rate of this run (best of {len(rates)} measurements): {rate:.0f} GFLOP/s")
+    print(f"\nsgemm rate of this run (median of {len(rates)} measurements, {min(rates):.0f}-{max(rates):.0f}): "
+          f"{rate:.0f} GFLOP/s")
     summary = _table(results, rate, len(rates))
     print("\n" + summary)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -283,7 +285,7 @@ def _table(results, sgemm, n_sgemm) -> str:
         lines.append(line)
     lines.append("time ratio = tinyia3 / peer seconds (lower is faster); * for generate: tinyia3 / peer tokens per second "
                  "(higher is faster). RSS = peak resident memory of the process.")
-    lines.append(f"sgemm% = share of NumPy's sgemm rate, {sgemm:.0f} GFLOP/s (best of {n_sgemm} measurements in this run).")
+    lines.append(f"sgemm% = share of NumPy's sgemm rate, {sgemm:.0f} GFLOP/s (median of {n_sgemm} measurements in this run).")
     return "\n".join(lines)
 
 
