@@ -169,8 +169,8 @@ def cmd_inspect(args) -> int:
               f"{r['amplified']:>9} {r['min']:>7.3f} {r['mean']:>7.3f} {r['max']:>7.3f}")
     negative = sum(r["negative"] for r in rows)
     if negative:
-        print(f"{negative} scale{'s are' if negative > 1 else ' is'} negative: those channels are sign-flipped, not just damped. "
-              "A lower learning rate (or fewer steps) keeps IA³ scales positive, as in the paper.")
+        print(f"{negative} scale{'s are' if negative > 1 else ' is'} negative: those channels are sign-flipped, "
+              "not just damped. A lower learning rate (or fewer steps) keeps IA³ scales positive, as in the paper.")
     if args.png:
         from .plots import plot_ia3_counts, plot_ia3_heatmaps
 

@@ -263,7 +263,7 @@ def _load_peft(folder: Path):
             f"(found: {', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'})."
         )
     config = read_json_object(config_path, "a PEFT adapter_config.json",
-                              "Re-save the adapter with PEFT's save_pretrained or `tinyia3 train --peft`.")
+                              "Re-save the adapter with PEFT's save_pretrained, or with IA3.save_peft(folder).")
     if config.get("peft_type") != "IA3":
         raise ValueError(f"{folder} holds a {config.get('peft_type')!r} adapter; tinyia3 reads IA3 adapters only.")
     try:
