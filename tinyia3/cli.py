@@ -181,6 +181,38 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def _one_line(text: str, width: int) -> str:
+    text = text.replace("\n", " ⏎ ")
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def cmd_compare(args) -> int:
+    from . import IA3, load_model, load_tokenizer
+    from .data import load_groups
+    from .forms import read_prompts, style_shift
+    from .train import evaluate
+
+    model, tokenizer = load_model(args.model), load_tokenizer(args.model)
+    adapter = IA3.load(args.adapter, model)
+    prompts, form = read_prompts(args.prompts)
+    rows = style_shift(model, tokenizer, adapter, prompts, form, args.max_new_tokens)
+    print(f"greedy continuations ({args.max_new_tokens} tokens) of {len(rows)} prompts from {args.prompts}; "
+          f"✓ = takes the form {form!r} (tinyia3/forms.py)")
+    for r in rows[:args.show]:
+        print(f"\n{r.prompt!r}\n  before {'✓' if r.before_ok else '·'} {_one_line(r.before, 100)}"
+              f"\n  after  {'✓' if r.after_ok else '·'} {_one_line(r.after, 100)}")
+    before, after = sum(r.before_ok for r in rows), sum(r.after_ok for r in rows)
+    print(f"\nform {form!r}: before {before}/{len(rows)} ({before / len(rows):.0%}), "
+          f"after {after}/{len(rows)} ({after / len(rows):.0%})")
+    if args.by_register:
+        print(f"\nheld-out loss per register ({args.by_register}), nats per token:")
+        print(f"{'register':<12} {'before':>7} {'after':>7} {'change':>7}")
+        for name, group in load_groups(args.by_register, tokenizer, model.config.n_positions).items():
+            b, a = evaluate(model, None, group)["loss"], evaluate(model, adapter, group)["loss"]
+            print(f"{name:<12} {b:>7.3f} {a:>7.3f} {a - b:>+7.3f}")
+    return 0
+
+
 # -- check (exercises) ----------------------------------------------------------------------------
 
 
@@ -280,6 +312,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol", type=float, default=0.01, help="a channel counts as changed beyond 1 ± tol (default 0.01)")
     p.add_argument("--png", help="also write heatmaps to this PNG (and a _counts.png bar chart)")
     p.set_defaults(run=cmd_inspect)
+
+    p = sub.add_parser("compare", help="greedy generations before and after an adapter, and their form",
+                       description="Continue every prompt of a {\"prompt\", \"form\"} file greedily, without "
+                                   "and with the adapter, side by side; count how many take the form "
+                                   "(tinyia3/forms.py); optionally the held-out loss per register.")
+    _add_model(p)
+    p.add_argument("adapter", help="adapter .safetensors file or PEFT folder")
+    p.add_argument("--prompts", required=True, help='prompts, .jsonl of {"prompt", "form"} lines')
+    p.add_argument("--max-new-tokens", type=int, default=48, help="tokens per continuation (default 48)")
+    p.add_argument("--show", type=int, default=6, help="how many prompts to print side by side (default 6)")
+    p.add_argument("--by-register", help='held-out loss before/after per group of a {"text", "register"} .jsonl')
+    p.set_defaults(run=cmd_compare)
 
     p = sub.add_parser("check", help="check an exercise: tinyia3 check NAME (--list shows them)",
                        description="Check your solution of an exercise in lessons/exercises/NAME.py: shapes, "

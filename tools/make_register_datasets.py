@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Write the register datasets of data/datasets/ from the pre-training corpora's splits.
+
+    python tools/registers.py                   # once: the four corpora in ~/.cache/tinyia3/corpus
+    python tools/make_register_datasets.py      # -> data/datasets/{drama_style_*,registers_heldout}.jsonl
+
+Files (all small excerpts; the sources' licences are in data/datasets/README.md):
+
+  drama_style_train.jsonl    {"text"}: passages of Shakespeare (a few speeches each) from the drama
+                             register's TRAIN split: the style-shift fine-tune reads these
+  drama_style_heldout.jsonl  {"text"}: passages from the drama HELD-OUT scenes only
+  drama_style_prompts.jsonl  {"prompt", "form": "drama"}: openings that all four registers use
+                             (the commonest two-word line openings shared by every register);
+                             a style shift counts how many greedy continuations take the drama
+                             form (tinyia3/forms.py)
+  registers_heldout.jsonl    {"text", "register"}: 40 held-out passages per register, for the
+                             held-out loss of every register before and after a fine-tune
+
+Also prints how often tinyia3.forms.is_drama fires on plain held-out text of each register
+(its false-positive rate), recorded in data/datasets/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tinyia3.forms import is_drama  # noqa: E402
+from tinyia3.tokenizer import gpt2_tokenizer  # noqa: E402
+
+CORPUS = Path("~/.cache/tinyia3/corpus").expanduser()
+REGISTERS = ("scripture", "drama", "technical", "plain")
+OUT = ROOT / "data" / "datasets"
+
+
+def documents(register: str, split: str) -> list[str]:
+    path = CORPUS / register / f"{split}.txt"
+    if not path.is_file():
+        sys.exit(f"No {path}: build the corpora first with `python tools/registers.py`.")
+    text = path.read_text(encoding="utf-8")
+    return [d for d in text.split("\n\n") if d.strip()]
+
+
+def passages(blocks: list[str], tok, rng, n: int, max_tokens: int) -> list[str]:
+    """n passages of consecutive blocks (speeches, paragraphs), each at most max_tokens long,
+    from random places; no block is used twice."""
+    used, out = set(), []
+    order = rng.permutation(len(blocks))
+    for start in order:
+        if len(out) == n:
+            break
+        text, k = "", start
+        while k < len(blocks) and k not in used:
+            candidate = (text + "\n\n" + blocks[k]) if text else blocks[k]
+            if len(tok.encode(candidate)) > max_tokens:
+                break
+            text, k = candidate, k + 1
+        if text and len(tok.encode(text)) >= max_tokens // 3:
+            used.update(range(start, k))
+            out.append(text)
+    if len(out) < n:
+        sys.exit(f"only {len(out)} passages of <= {max_tokens} tokens found, expected {n}")
+    return out
+
+
+def drama_blocks(split: str) -> list[str]:
+    """Speeches: 'NAME.' then its lines; stage directions and scene headings left out."""
+    blocks = []
+    for doc in documents("drama", split):
+        for block in doc.split("\n\n"):
+            first = block.split("\n", 1)[0]
+            if re.fullmatch(r"[A-Z][A-Z'\- ]+\.", first.strip()) and "\n" in block:
+                blocks.append(block.strip())
+    return blocks
+
+
+def shared_openings(n: int) -> list[str]:
+    """The n commonest two-word line openings that every register uses (counted over its
+    train and held-out splits), ranked by their smallest count over the registers: openings
+    that belong to no register, so a continuation's register is the model's choice."""
+    counts = {}
+    for r in REGISTERS:
+        c = collections.Counter()
+        for doc in documents(r, "train") + documents(r, "heldout"):
+            for line in doc.split("\n"):
+                words = line.split()
+                if len(words) >= 3 and all(re.fullmatch(r"[A-Za-z]+", w) for w in words[:2]) and words[0][0].isupper():
+                    c[" ".join(words[:2])] += 1
+        counts[r] = c
+    common = set.intersection(*(set(c) for c in counts.values()))
+    ranked = sorted(common, key=lambda o: (-min(counts[r][o] for r in REGISTERS), o))
+    if len(ranked) < n:
+        sys.exit(f"only {len(ranked)} openings are shared by all registers, expected {n}")
+    return ranked[:n]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    print(f"{path.relative_to(ROOT)}: {len(records)} records")
+
+
+def false_positive_rates(tok, rng) -> dict[str, float]:
+    """Share of 48-token held-out windows of each register that is_drama calls drama."""
+    rates = {}
+    for r in REGISTERS:
+        ids = tok.encode("\n\n".join(documents(r, "heldout")))
+        starts = rng.integers(0, len(ids) - 48, size=400)
+        rates[r] = float(np.mean([is_drama(tok.decode(ids[s:s + 48])) for s in starts]))
+    return rates
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    tok = gpt2_tokenizer()
+    write_jsonl(OUT / "drama_style_train.jsonl",
+                [{"text": t} for t in passages(drama_blocks("train"), tok, rng, 320, 96)])
+    write_jsonl(OUT / "drama_style_heldout.jsonl",
+                [{"text": t} for t in passages(drama_blocks("heldout"), tok, rng, 60, 96)])
+    write_jsonl(OUT / "drama_style_prompts.jsonl", [{"prompt": o, "form": "drama"} for o in shared_openings(30)])
+    records = []
+    for r in REGISTERS:
+        blocks = [b for d in documents(r, "heldout") for b in d.split("\n\n")]
+        lines = [line for b in blocks for line in b.split("\n") if line.strip()]
+        records += [{"text": t, "register": r} for t in passages(lines, tok, rng, 40, 128)]
+    write_jsonl(OUT / "registers_heldout.jsonl", records)
+    rates = false_positive_rates(tok, rng)
+    print("is_drama on 400 random 48-token held-out windows: " +
+          ", ".join(f"{r} {v:.1%}" for r, v in rates.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
