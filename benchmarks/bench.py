@@ -100,10 +100,10 @@ def worker_tinyia3(task, B, T, repeats):
                 times.append(time.perf_counter() - t)
     elif task == "generate":
         prompt = ids[0, :PROMPT]
-        generate_ids(model, prompt, max_new_tokens=8, temperature=0, ia3=ia3)
+        generate_ids(model, prompt, max_new_tokens=8, temperature=0, adapter=ia3)
         for _ in range(repeats):
             t = time.perf_counter()
-            generate_ids(model, prompt, max_new_tokens=NEW_TOKENS, temperature=0, ia3=ia3)
+            generate_ids(model, prompt, max_new_tokens=NEW_TOKENS, temperature=0, adapter=ia3)
             times.append(time.perf_counter() - t)
     return times
 

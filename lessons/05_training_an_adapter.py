@@ -143,7 +143,7 @@ max_new = 30 if args.quick else 60
 print("PROMPT:", repr(prompt))
 generated = {}
 for label, ia3 in [("base model", None), ("with IA³", support_ia3)]:
-    generated[label] = generate(model, tokenizer, prompt, max_new_tokens=max_new, temperature=0, ia3=ia3)
+    generated[label] = generate(model, tokenizer, prompt, max_new_tokens=max_new, temperature=0, adapter=ia3)
     print(f"\n--- {label} ---\n{generated[label]}")
 house_style = {label: text.startswith(" Hi") for label, text in generated.items()}
 print("\nreply starts like the house style (' Hi'):", house_style)
@@ -241,7 +241,7 @@ print(f"[figure] {path}")
 # * The same loop handles both kinds of task: next-token cross-entropy on completions, and
 #   T-Few's three losses for multiple choice, evaluated by rank classification.
 # * A few dozen Adam steps on a few thousand scales already move the held-out loss; the
-#   adapter is a small file that `IA3.load` reads back and `generate(..., ia3=...)` uses.
+#   adapter is a small file that `IA3.load` reads back and `generate(..., adapter=...)` uses.
 #
 # ## Exercises
 #

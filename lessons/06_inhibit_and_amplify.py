@@ -100,7 +100,7 @@ print(f"largest |l − 1| = {moved:.3f}")
 # ## 6.3 What the scaling does to activations on real text
 #
 # The forward pass keeps a record of every block's activations by name (`record.blocks[i]`,
-# a `BlockCache`). For an IA³ vector the record holds the pair *(activation before scaling,
+# a `BlockCache`). For an IA³ vector, `record.blocks[i].sites` holds the pair *(activation before scaling,
 # the vector)*: `l_k` holds (k, l_k), `l_v` holds (v, l_v), `l_ff` holds (gelu output, l_ff).
 # The base model is the adapter at all ones, so `IA3.ones(model)` gives a record of the same
 # shape with nothing changed.
@@ -123,7 +123,7 @@ print(f"{int(real.sum())} tokens of held-out examples, batch {ids.shape}")
 
 def magnitude(record, layer, name):
     """Mean |activation| per channel after the scaling, over real tokens: (channels,)."""
-    x, l = getattr(record.blocks[layer], name)  # (B, T, channels), (channels,)
+    x, l = record.blocks[layer].sites[name]  # (B, T, channels), (channels,)
     return np.abs(x * l)[real].mean(axis=0)
 
 
@@ -146,8 +146,8 @@ print(f"[figure] {path}")
 
 # %%
 for name in ("l_k", "l_v"):
-    x_base, _ = getattr(base_record.blocks[0], name)
-    x_ia3, l = getattr(ia3_record.blocks[0], name)
+    x_base, _ = base_record.blocks[0].sites[name]
+    x_ia3, l = ia3_record.blocks[0].sites[name]
     assert np.array_equal(x_base, x_ia3), f"layer 0 {name}: the input to the scaling changed"
     before, after, _ = panels[f"layer 0: {name}"]
     assert np.allclose(after / before, l, rtol=1e-5)
@@ -164,7 +164,7 @@ print("layer 0: k and v before scaling are identical; after/before = l_k, l_v to
 # %%
 change = np.zeros((c.n_layer, c.n_head))
 for layer in range(c.n_layer):
-    att_base, att_ia3 = base_record.blocks[layer].attn[3], ia3_record.blocks[layer].attn[3]  # (B, H, T, T)
+    att_base, att_ia3 = base_record.blocks[layer].attn.att, ia3_record.blocks[layer].attn.att  # (B, H, T, T)
     rows_changed = np.abs(att_ia3 - att_base).sum(axis=-1)  # (B, H, T): L1 change of each query's row
     change[layer] = rows_changed.transpose(0, 2, 1)[real].mean(axis=0)  # (H,), over real queries
 print("mean L1 change of an attention row (0 = same pattern, 2 = disjoint), layer × head:")
@@ -172,8 +172,8 @@ print(np.array2string(change, precision=3))
 layer, head = np.unravel_index(np.argmax(change), change.shape)
 n_show = min(int(real[0].sum()), 40)
 tokens = [tokenizer.decode([t]) for t in ids[0, :n_show]]
-att_base = base_record.blocks[layer].attn[3][0, head, :n_show, :n_show]
-att_ia3 = ia3_record.blocks[layer].attn[3][0, head, :n_show, :n_show]
+att_base = base_record.blocks[layer].attn.att[0, head, :n_show, :n_show]
+att_ia3 = ia3_record.blocks[layer].attn.att[0, head, :n_show, :n_show]
 path = plot_attention_pair(att_base, att_ia3, tokens, args.out / "attention_pair.png",
                            title=f"Layer {layer}, head {head} (the most changed) on the first {n_show} tokens "
                                  "of a held-out example")
@@ -190,7 +190,7 @@ for att in (att_base, att_ia3):
 only_v = tinyia3.IA3.ones(model)
 only_v.l_v[...] = ia3.l_v
 _, only_v_record, _ = model.forward(ids, only_v, attention_mask, cache=True)
-assert np.array_equal(only_v_record.blocks[0].attn[3], base_record.blocks[0].attn[3])
+assert np.array_equal(only_v_record.blocks[0].attn.att, base_record.blocks[0].attn.att)
 print("attention rows sum to 1; l_v alone leaves layer 0's attention unchanged")
 
 # %% [markdown]
@@ -271,7 +271,7 @@ for i, neuron in zip(chosen, neurons):
     off.l_ff[L_last, i] = 0.0
     hidden_off, _, _ = model.forward(ids, off, attention_mask)
     measured = wte @ (hidden_off - hidden_ia3)[real].mean(axis=0)  # (V,) mean change of the logits
-    h_i = ia3_record.blocks[L_last].l_ff[0][..., i] * l_ff[i]  # (B, T) the unit's scaled activation
+    h_i = ia3_record.blocks[L_last].sites["l_ff"].x[..., i] * l_ff[i]  # (B, T) the unit's scaled activation
     w = W2[i] - W2[i].mean()  # P W2[i]
     lens_term = -logit_lens(i) * (h_i * rstd)[real].mean()  # (V,)
     along_xhat = ((h_i * rstd * (xhat @ w) / C)[..., None] * xhat)[real].mean(axis=0)  # (C,) −(second term)

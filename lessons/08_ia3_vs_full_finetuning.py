@@ -23,6 +23,7 @@ import numpy as np
 import tinyia3
 from tinyia3 import lesson
 from tinyia3.data import Dataset, load_dataset
+from tinyia3.full import FullFineTune
 from tinyia3.optim import AdamW, clip_by_global_norm
 from tinyia3.plots import plot_bar_panels, plot_loss_curves
 from tinyia3.train import TrainConfig, batch_indices, evaluate, step_loss_and_grad, train
@@ -118,18 +119,14 @@ n_timed = 2 if args.quick else 3
 
 
 def time_steps(trainable):
-    if trainable == "ia3":
-        ia3, net = tinyia3.IA3.ones(model), model
-        params = ia3.named()
-    else:
-        ia3, net = None, tinyia3.GPT2(c, {k: v.copy() for k, v in model.params.items()})
-        params = net.params
+    adapter = tinyia3.IA3.ones(model) if trainable == "ia3" else FullFineTune.of(model)
+    params = adapter.named()  # the optimiser updates the adapter's own arrays
     opt = AdamW(params, lr=lrs["IA³" if trainable == "ia3" else "full fine-tuning"])
     times = []
     for step in range(n_timed):
         index = batch_indices(len(train_set), step, batch_size, args.seed)
         t0 = time.perf_counter()
-        _, grads = step_loss_and_grad(net, ia3, train_set, index, trainable=trainable)
+        _, grads = step_loss_and_grad(model, adapter, train_set, index)
         clip_by_global_norm(grads, 1.0)
         opt.step(grads)
         times.append(time.perf_counter() - t0)

@@ -15,7 +15,7 @@ import pytest
 
 from tinyia3 import exercises
 from tinyia3.cli import main
-from tinyia3.model import block_backward
+from tinyia3.model import L_FF, block_backward
 
 NAMES = list(exercises.EXERCISES)
 
@@ -83,8 +83,10 @@ def test_reference_solution_passes_at_other_seeds(name):
 def test_l_ff_reference_is_what_the_model_backward_computes():
     case = exercises.EXERCISES["l_ff_gradient"].cases(np.random.default_rng(0))[0]
     dx, bc = case.args
-    _, dia3, _ = block_backward(dx, bc, need_dx=False)
-    np.testing.assert_array_equal(exercises.l_ff_gradient(dx, bc), dia3["l_ff"])
+    sites = {name: cache.l for name, cache in bc.sites.items()}  # the IA³ vectors the forward used
+    _, grads = block_backward(dx, bc, sites, stop=L_FF)  # stop right after l_ff
+    assert set(grads) == {"l_ff"}
+    np.testing.assert_array_equal(exercises.l_ff_gradient(dx, bc), grads["l_ff"])
 
 
 # Bodies written from each stub's docstring alone: the docstrings' equations must be enough.
@@ -219,8 +221,8 @@ def test_attention_without_the_scale_is_off_by_sqrt_d(tmp_path, capsys):
 def test_a_shape_error_in_student_code_is_reported_with_its_line(tmp_path, capsys):
     path = write(tmp_path, "l_ff_gradient", """
         def l_ff_gradient(dx, bc):
-            h, w2 = bc.mlp_c_proj
-            a, l_ff = bc.l_ff
+            _, w2 = bc.mlp_c_proj
+            a, l_ff = bc.sites["l_ff"]
             dh = dx @ w2
             return (dh * a).sum(axis=(0, 1))
     """)

@@ -81,7 +81,7 @@ def test_style_shift_rows_are_the_base_and_adapted_greedy_continuations(folder):
     assert [r.prompt for r in rows] == ["It is", "In the"]
     for r in rows:
         assert r.before == generate(model, tokenizer, r.prompt, 6, temperature=0.0)
-        assert r.after == generate(model, tokenizer, r.prompt, 6, temperature=0.0, ia3=adapter)
+        assert r.after == generate(model, tokenizer, r.prompt, 6, temperature=0.0, adapter=adapter)
         assert r.before_ok == is_drama(r.before) and r.after_ok == is_drama(r.after)
     assert any(r.before != r.after for r in rows)  # the adapter changes something
 

@@ -1,4 +1,4 @@
-"""Full-parameter gradients (trainable="all") against the peer implementation (torch autograd).
+"""Full-parameter gradients (FullFineTune) against the peer implementation (torch autograd).
 
 What is compared: tinyia3.loss_and_grad(model, None, ids, loss_mask, attention_mask,
 trainable="all") on the bare tiny model tests/fixtures/tiny_hub (no IA³ vectors): the loss and
@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 import tinyia3
+from tinyia3.full import FullFineTune
 from tinyia3.checkpoint import read_safetensors
 from tinyia3.gradcheck import rel_error
 
@@ -46,9 +47,9 @@ def _reference_grads(sfx):
 def computed(request):
     dtype = request.param
     model = tinyia3.load_model(os.path.join(FIXTURES, "tiny_hub"), dtype=dtype)
-    loss, grads = tinyia3.loss_and_grad(model, None, REF["ia3_ids"], loss_mask=REF["ia3_loss_mask"],
-                                        attention_mask=REF["ia3_attention_mask"], trainable="all")
-    return dtype, model, loss, grads
+    loss, grads = tinyia3.loss_and_grad(model, FullFineTune.of(model), REF["ia3_ids"], loss_mask=REF["ia3_loss_mask"],
+                                        attention_mask=REF["ia3_attention_mask"])
+    return dtype, model, loss, grads.named()
 
 
 def test_fixture_has_full_gradients():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinyia3
+from tinyia3.full import FullFineTune
 from tinyia3 import ops
 from tinyia3.gradcheck import TOLERANCE_F64, check_ia3_gradients, numerical_gradient, rel_error
 from tinyia3.losses import loss, loss_and_grad
@@ -131,7 +132,7 @@ def test_float32_gradients_agree_with_float64(batch):
         assert rel_error(getattr(g32, name), getattr(g64, name)) < 1e-4, name
 
 
-# -- full-parameter gradients (trainable="all") ---------------------------------------------------
+# -- full-parameter gradients (FullFineTune) ---------------------------------------------------
 
 
 @pytest.mark.parametrize("masks", ["none", "padded"])
@@ -139,7 +140,8 @@ def test_all_weight_gradients_match_finite_differences(tiny, batch, masks):
     ids, loss_mask, attention_mask = batch
     if masks == "none":
         loss_mask = attention_mask = None
-    _, grads = loss_and_grad(tiny, None, ids, loss_mask, attention_mask, trainable="all")
+    _, grads = loss_and_grad(tiny, FullFineTune.of(tiny), ids, loss_mask, attention_mask)
+    grads = grads.named()
     assert set(grads) == set(tiny.params)
     rng = np.random.default_rng(9)
     for name, weight in tiny.params.items():
@@ -151,26 +153,32 @@ def test_all_weight_gradients_match_finite_differences(tiny, batch, masks):
         assert rel_error(grads[name].ravel()[index], numeric) < TOLERANCE_F64, name
 
 
-def test_all_mode_also_returns_ia3_gradients(tiny, batch):
+def test_ia3_l_ff_gradient_is_the_full_gradients_rowwise_product_with_the_weight(tiny, batch):
+    """Two adapters, one backward each, tied by an identity: h = l_ff ⊙ g feeds W2, so
+    d W2 = hᵀ dy and d l_ff[j] = Σ_n g[n, j] (dy W2ᵀ)[n, j] = Σ_c W2[j, c] d W2[j, c] / l_ff[j]."""
     ids, loss_mask, attention_mask = batch
     ia3 = tinyia3.IA3.random(tiny, std=0.3, seed=10)
-    _, ia3_only = loss_and_grad(tiny, ia3, ids, loss_mask, attention_mask)
-    _, everything = loss_and_grad(tiny, ia3, ids, loss_mask, attention_mask, trainable="all")
-    for name in ("l_k", "l_v", "l_ff"):
-        np.testing.assert_allclose(getattr(everything["ia3"], name), getattr(ia3_only, name), rtol=1e-12)
+    _, g_ia3 = loss_and_grad(tiny, ia3, ids, loss_mask, attention_mask)
+    merged = FullFineTune.of(tinyia3.merge(tiny, ia3))  # the same function, as plain weights
+    _, g_full = loss_and_grad(tiny, merged, ids, loss_mask, attention_mask)
+    for i in range(tiny.config.n_layer):
+        w2 = tiny.params[f"h.{i}.mlp.c_proj.weight"]
+        dw2 = g_full.named()[f"h.{i}.mlp.c_proj.weight"]  # of the merged weight l_ff ⊙ W2 rows
+        np.testing.assert_allclose((w2 * dw2).sum(axis=1), g_ia3.l_ff[i], rtol=1e-9)
 
 
 def test_float32_forward_has_no_silent_upcast(batch):
     """Every activation the record keeps is float32 in a float32 model: no NumPy promotion to
     float64 by a stray constant (which would also make the step ~3× slower)."""
-    import dataclasses
-
     ids, loss_mask, attention_mask = batch
     model = tiny_model(np.float32)
     hidden, record, _ = model.forward(ids, tinyia3.IA3.random(model, seed=1), attention_mask, cache=True)
     assert hidden.dtype == np.float32
     for i, block in enumerate(record.blocks):
-        for field in dataclasses.fields(block):
-            for item in getattr(block, field.name) or ():
+        caches = {**block._asdict(), **block.sites}
+        caches.pop("sites")
+        assert {"l_k", "l_v", "l_ff"} <= set(caches)
+        for name, op_cache in caches.items():
+            for item in op_cache or ():
                 if isinstance(item, np.ndarray) and item.dtype.kind == "f":
-                    assert item.dtype == np.float32, f"block {i} {field.name}: {item.dtype}"
+                    assert item.dtype == np.float32, f"block {i} {name}: {item.dtype}"

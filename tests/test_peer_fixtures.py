@@ -106,8 +106,8 @@ def test_public_generate_api_with_an_adapter_is_greedy_and_repeatable():
     model = tinyia3.load_model("embedded")
     tokenizer = tinyia3.load_tokenizer("embedded")
     ia3 = tinyia3.IA3.random(model, std=0.3, seed=0)
-    first = tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, temperature=0, ia3=ia3)
-    again = tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, temperature=0, ia3=ia3)
+    first = tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, temperature=0, adapter=ia3)
+    again = tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, temperature=0, adapter=ia3)
     plain = tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, temperature=0)
     assert first == again and isinstance(first, str) and first
     sampled = [tinyia3.generate(model, tokenizer, "In the beginning", max_new_tokens=8, seed=s, top_k=50, top_p=0.9)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import tinyia3
+from tinyia3.full import FullFineTune
 from tinyia3.data import MCExample, mc_batch
 from tinyia3.gradcheck import TOLERANCE_F64, numerical_gradient, rel_error
 from tinyia3.losses import TFEW_TERMS, choice_scores, predict, tfew_loss, tfew_loss_and_grad
@@ -32,7 +33,8 @@ def test_tfew_gradients_match_finite_differences(tiny, choices, terms):
 
 
 def test_tfew_full_weight_gradients_match_finite_differences(tiny, choices):
-    _, grads, _, _ = tfew_loss_and_grad(tiny, None, choices, TFEW_TERMS, trainable="all")
+    _, grads, _, _ = tfew_loss_and_grad(tiny, FullFineTune.of(tiny), choices, TFEW_TERMS)
+    grads = grads.named()
     rng = np.random.default_rng(0)
     for name in ("h.1.mlp.c_fc.weight", "h.0.attn.c_attn.bias", "wte.weight", "ln_f.weight"):
         weight = tiny.params[name]
@@ -64,7 +66,7 @@ def test_tfew_terms_equal_their_definitions(tiny, choices):
                 wrong.extend(lp)
         beta = np.array([lp.mean() for lp in lps])
         ln.append(-(beta[label] - np.log(np.exp(beta).sum())))
-    _, _, values, scores = tfew_loss_and_grad(tiny, None, choices, TFEW_TERMS, trainable="all")
+    _, _, values, scores = tfew_loss_and_grad(tiny, FullFineTune.of(tiny), choices, TFEW_TERMS)
     assert values["lm"] == pytest.approx(-np.mean(right), rel=1e-12)
     assert values["ul"] == pytest.approx(-np.mean(np.log(1 - np.exp(wrong))), rel=1e-12)
     assert values["ln"] == pytest.approx(np.mean(ln), rel=1e-12)

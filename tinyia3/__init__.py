@@ -5,8 +5,9 @@ from .config import GPT2Config
 from .generate import generate
 from .ia3 import IA3, merge
 from .loading import load_model, load_tokenizer
+from .full import FullFineTune
 from .losses import loss, loss_and_grad
 from .model import GPT2
 
-__all__ = ["GPT2", "GPT2Config", "IA3", "generate", "load_model", "load_tokenizer", "loss", "loss_and_grad", "merge"]
+__all__ = ["FullFineTune", "GPT2", "GPT2Config", "IA3", "generate", "load_model", "load_tokenizer", "loss", "loss_and_grad", "merge"]
 __version__ = "0.1.0"

@@ -57,7 +57,7 @@ def cmd_generate(args) -> int:
     tokenizer = load_tokenizer(args.model)
     ia3 = IA3.load(args.adapter, model) if args.adapter else None
     text = generate(model, tokenizer, args.prompt, max_new_tokens=args.max_new_tokens,
-                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed, ia3=ia3)
+                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed, adapter=ia3)
     print(args.prompt + text)
     return 0
 

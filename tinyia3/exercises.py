@@ -63,7 +63,7 @@ def l_ff_gradient(dx, bc: BlockCache):
     gradient of its input h = l_ff ⊙ a, and the IA³ scale's backward gives dl_ff.
     """
     dh = ops.linear_backward(dx, bc.mlp_c_proj)  # (B, T, F)
-    _, dl_ff = ops.ia3_scale_backward(dh, bc.l_ff)  # (F,)
+    _, dl_ff = ops.ia3_scale_backward(dh, bc.sites["l_ff"])  # (F,)
     return dl_ff
 
 
@@ -282,12 +282,12 @@ def _l_ff_cases(rng):
         lambda: block_forward(x, w, {**layer, "l_ff": l_ff}, allowed, config, cache=False)[0], l_ff, dx)
 
     def mistakes():
-        h, w2 = bc.mlp_c_proj
-        a, l = bc.l_ff
+        _, w2 = bc.mlp_c_proj
+        a, l = bc.sites["l_ff"]
         dh = dx @ w2.T
         return {"dl_ff": [
-            ("you multiplied dh by h = l_ff ⊙ a, the input of mlp.c_proj (bc.mlp_c_proj[0]): use a, the GELU output "
-             "before the scale (bc.l_ff[0])", (dh * h).reshape(-1, F).sum(axis=0)),
+            ("you multiplied dh by h = l_ff ⊙ a, the input of mlp.c_proj: use a, the GELU output "
+             "before the scale (bc.sites['l_ff'].x)", (dh * (a * l)).reshape(-1, F).sum(axis=0)),
             ("you averaged over the tokens instead of summing", (dh * a).reshape(-1, F).sum(axis=0) / (B * T)),
             ("you multiplied by l_ff instead of a: d(l ⊙ a)/dl = a", (dh * l).reshape(-1, F).sum(axis=0)),
             ("you went on through GELU's backward: l_ff acts after GELU, so its gradient stops before it",
@@ -738,8 +738,8 @@ EXERCISES: dict[str, Exercise] = {ex.name: ex for ex in (
         "l_ff_gradient", 3, 20,
         "where dl_ff comes from in a block: through mlp.c_proj, then the IA³ scale; sum over tokens",
         "ia3_scale_backward", l_ff_gradient, ("dl_ff",), _l_ff_cases,
-        {"dl_ff": ["dh = dx @ W2.T with W2 = bc.mlp_c_proj[1], shape (F, C)",
-                   "a is bc.l_ff[0], the activation before the scale; bc.mlp_c_proj[0] is after it",
+        {"dl_ff": ["dh = dx @ W2.T with W2 = bc.mlp_c_proj.w, shape (F, C)",
+                   "a is bc.sites['l_ff'].x, the activation before the scale: d(l ⊙ a)/dl = a",
                    "sum over batch and time: dl_ff has one entry per hidden unit, shape (F,)"]},
     ),
     Exercise(

@@ -76,7 +76,7 @@ def style_shift(model, tokenizer, adapter, prompts: list[str], form: str, max_ne
 
     rows = []
     for prompt in prompts:
-        before, after = (generate(model, tokenizer, prompt, max_new_tokens, temperature=0.0, ia3=a)
+        before, after = (generate(model, tokenizer, prompt, max_new_tokens, temperature=0.0, adapter=a)
                          for a in (None, adapter))
         rows.append(Shift(prompt, before, after, check(form, before), check(form, after)))
     return rows

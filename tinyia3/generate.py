@@ -2,8 +2,8 @@
 
 Without a cache, token n+1 costs a forward over all n tokens. The keys and values of earlier
 tokens never change (attention is causal), so each block keeps them and a step feeds only the
-newest token: its query attends to the cached keys. IA³'s l_k and l_v are applied before the
-cache, exactly as in a full forward.
+newest token: its query attends to the cached keys. IA³'s l_k and l_v (and LoRA on c_attn)
+are applied before the cache, exactly as in a full forward.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 
-from .ia3 import IA3
 from .model import GPT2
 
 
@@ -45,7 +44,7 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None) -> in
 
 
 def generate_ids(model: GPT2, ids, max_new_tokens=50, temperature=1.0, top_k=None, top_p=None,
-                 seed=None, ia3: IA3 | None = None, eos_token_id=None) -> np.ndarray:
+                 seed=None, adapter=None, eos_token_id=None) -> np.ndarray:
     """Prompt ids (T,) -> the new ids (at most max_new_tokens), using a KV cache.
 
     Stops early at eos_token_id (not included) or when the context of n_positions is full.
@@ -56,9 +55,10 @@ def generate_ids(model: GPT2, ids, max_new_tokens=50, temperature=1.0, top_k=Non
     rng = np.random.default_rng(seed)
     n_positions = model.config.n_positions
     new = []
-    hidden, _, past = model.forward(ids, ia3)  # the whole prompt once
+    wte = model.head_weight(adapter)  # the LM head (an adapter that trains wte has its own)
+    hidden, _, past = model.forward(ids, adapter)  # the whole prompt once
     for step in range(max_new_tokens):
-        token = sample_next(model.lm_head(hidden[0, -1]), temperature, top_k, top_p, rng)
+        token = sample_next(model.lm_head(hidden[0, -1], wte), temperature, top_k, top_p, rng)
         if eos_token_id is not None and token == eos_token_id:
             break
         new.append(token)
@@ -68,12 +68,12 @@ def generate_ids(model: GPT2, ids, max_new_tokens=50, temperature=1.0, top_k=Non
             warnings.warn(f"Stopped after {len(new)} new tokens: the context of {n_positions} tokens is full.",
                           stacklevel=2)
             break
-        hidden, _, past = model.forward(np.array([token]), ia3, past=past)  # one token, cached k, v
+        hidden, _, past = model.forward(np.array([token]), adapter, past=past)  # one token, cached k, v
     return np.array(new, dtype=np.int64)
 
 
 def generate(model: GPT2, tokenizer, prompt: str, max_new_tokens=50, temperature=1.0, top_k=None,
-             top_p=None, seed=None, ia3: IA3 | None = None) -> str:
+             top_p=None, seed=None, adapter=None) -> str:
     """The text generated after `prompt` (the prompt itself is not repeated).
 
     temperature=0 gives greedy decoding; seed makes sampling repeatable.
@@ -81,6 +81,6 @@ def generate(model: GPT2, tokenizer, prompt: str, max_new_tokens=50, temperature
     ids = tokenizer.encode(prompt)
     if not ids:
         ids = [tokenizer.eos_token_id]  # GPT-2 was trained with <|endoftext|> between documents
-    new = generate_ids(model, np.array(ids), max_new_tokens, temperature, top_k, top_p, seed, ia3,
+    new = generate_ids(model, np.array(ids), max_new_tokens, temperature, top_k, top_p, seed, adapter,
                        eos_token_id=tokenizer.eos_token_id)
     return tokenizer.decode(new)

@@ -76,6 +76,18 @@ class IA3:
         """The vectors of block i: {"l_k": (C,), "l_v": (C,), "l_ff": (F,), ["l_q": (C,)]}."""
         return {name: vec[i] for name, vec in self.named().items()}
 
+    # -- the adapter seam (see tinyia3/model.py) -------------------------------------------------
+
+    def sites(self, model) -> "Sites":
+        """Block i gets {"l_k": (C,), "l_v": (C,), "l_ff": (F,)[, "l_q"]}: IA³ touches no weight."""
+        from .model import Sites
+
+        return Sites([self.layer(i) for i in range(self.n_layer)], {})
+
+    def gradients(self, blocks: list[dict], top: dict) -> "IA3":
+        """The per-block gradients stacked into an IA3 of d l_k, d l_v, d l_ff[, d l_q]."""
+        return IA3(**{name: np.stack([g[name] for g in blocks]) for name in self.named()}, base_model=self.base_model)
+
     def map(self, fn) -> "IA3":
         """A new IA3 with fn applied to every vector (l_q stays absent if absent)."""
         return IA3(**{name: fn(vec) for name, vec in self.named().items()}, base_model=self.base_model)
@@ -94,7 +106,7 @@ class IA3:
         expected = {"l_k": (config.n_layer, config.n_embd), "l_v": (config.n_layer, config.n_embd),
                     "l_ff": (config.n_layer, config.n_inner), "l_q": (config.n_layer, config.n_embd)}
         for name, vec in self.named().items():
-            if vec.shape != expected[name]:
+            if not isinstance(vec, np.ndarray) or vec.shape != expected[name]:
                 raise ValueError(
                     f"IA3 vector {name} has shape {list(vec.shape)}, but this model "
                     f"(n_layer={config.n_layer}, n_embd={config.n_embd}, n_inner={config.n_inner}) "

@@ -12,11 +12,12 @@ counts". Position 0 has nothing before it and never counts; padding never counts
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import ops
 from .data import ChoiceBatch
-from .ia3 import IA3
 from .model import GPT2
 
 # Rows of the LM head handled at once. The head is (N, C) @ (C, V) with V = 50257: holding the
@@ -41,30 +42,30 @@ def target_weights(ids, loss_mask=None, attention_mask=None):
     return weights[:, 1:]
 
 
-def head_nll(model: GPT2, hidden_rows, targets, dnll=None, trainable="ia3"):
+def head_nll(model: GPT2, hidden_rows, targets, dnll=None, wte=None, train_wte=False):
     """The LM head over selected rows, chunk by chunk: nll (N,) of targets (N,) given hidden (N, C).
 
     dnll: d loss / d nll, either an array (N,) known in advance (one pass), or a function of
     nll (a second pass recomputes each chunk's logits: cheaper than keeping N·V of them), or
-    None for a forward only. With it, also returns d loss / d hidden_rows (N, C) and, for
-    trainable="all", the head's share of d wte (V, C).
+    None for a forward only. With it, also returns d loss / d hidden_rows (N, C) and, when
+    train_wte, the head's share of d wte (V, C). wte: the head's weight (the model's by default).
     """
-    wte = model.params["wte.weight"]
+    wte = model.params["wte.weight"] if wte is None else wte
     N = len(targets)
     nll = np.empty(N, dtype=np.float64)
     chunks = [slice(start, start + HEAD_CHUNK) for start in range(0, N, HEAD_CHUNK)]
     if dnll is None or callable(dnll):
         for part in chunks:
-            nll[part], _ = ops.nll_forward(model.lm_head(hidden_rows[part]), targets[part], cache=False, overwrite=True)
+            nll[part], _ = ops.nll_forward(model.lm_head(hidden_rows[part], wte), targets[part], cache=False, overwrite=True)
         if dnll is None:
             return nll, None, None
         dnll = dnll(nll)
     dhidden = np.zeros_like(hidden_rows)
-    dwte = np.zeros_like(wte) if trainable == "all" else None
+    dwte = np.zeros_like(wte) if train_wte else None
     for part in chunks:
         h = hidden_rows[part]
         # The chunk's logits, softmax and dlogits share one (n, V) buffer: each is dead once the next exists.
-        nll[part], cache = ops.nll_forward(model.lm_head(h), targets[part], overwrite=True)  # (n,), softmax (n, V)
+        nll[part], cache = ops.nll_forward(model.lm_head(h, wte), targets[part], overwrite=True)  # (n,), softmax (n, V)
         dlogits = ops.nll_backward(dnll[part], cache, overwrite=True)  # (n, V)
         dhidden[part] = dlogits @ wte  # (n, C)
         if dwte is not None:
@@ -82,27 +83,35 @@ def _scored_rows(ids, mask):
     return b * ids.shape[1] + (t - 1), ids[b, t], b
 
 
-def _scored_forward(model, ia3, ids, scored, attention_mask, cache=False, keep_inputs=False):
-    """Forward pass, then pick the hidden states that predict the scored tokens.
+class Scored(NamedTuple):
+    """A forward pass and the rows of it that the loss scores."""
 
-    Returns hidden (B, T, C), the record (or None), the flat rows, their target ids, the
-    sequence each row belongs to, and hidden_rows (M, C): what the LM head is applied to."""
-    hidden, record, _ = model.forward(ids, ia3, attention_mask, cache=cache, keep_inputs=keep_inputs)
+    hidden: np.ndarray  # (B, T, C) after ln_f
+    record: object  # the ForwardCache, or None
+    rows: np.ndarray  # (M,) flat positions that predict a scored token
+    targets: np.ndarray  # (M,) those tokens
+    row_of: np.ndarray  # (M,) the sequence each row belongs to
+    hidden_rows: np.ndarray  # (M, C): what the LM head is applied to
+    wte: np.ndarray  # the head's weight: the adapter's when it trains wte
+
+
+def _scored_forward(model, adapter, ids, scored, attention_mask, cache=False) -> Scored:
+    """Forward pass, then pick the hidden states that predict the scored tokens."""
+    hidden, record, _ = model.forward(ids, adapter, attention_mask, cache=cache)
     rows, targets, row_of = _scored_rows(ids, scored)
-    return hidden, record, rows, targets, row_of, hidden.reshape(-1, hidden.shape[-1])[rows]
+    wte = model.head_weight(adapter)
+    return Scored(hidden, record, rows, targets, row_of, hidden.reshape(-1, hidden.shape[-1])[rows], wte)
 
 
-def _backward(model, ia3, record, hidden, rows, dhidden_rows, dwte, trainable):
+def _trains_wte(s: Scored) -> bool:
+    return "wte.weight" in s.record.sites.top
+
+
+def _backward(model, adapter, s: Scored, dhidden_rows, dwte):
     """Scatter the scored rows' gradients into d hidden (B, T, C) and run the model's backward."""
-    dhidden = np.zeros_like(hidden)
-    dhidden.reshape(-1, hidden.shape[-1])[rows] = dhidden_rows
-    dia3, dweights = model.backward(dhidden, record, ia3, trainable)
-    if trainable == "ia3":
-        return dia3
-    dweights["wte.weight"] += dwte  # the tied LM head's share
-    if dia3 is not None:
-        dweights["ia3"] = dia3
-    return dweights
+    dhidden = np.zeros_like(s.hidden)
+    dhidden.reshape(-1, s.hidden.shape[-1])[s.rows] = dhidden_rows
+    return model.backward(dhidden, s.record, adapter, dwte)
 
 
 # -- next-token cross-entropy (language modelling) -------------------------------------------------
@@ -122,27 +131,28 @@ def _targets(ids, loss_mask, attention_mask):
     return ids2, scored
 
 
-def loss_and_grad(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_mask=None, trainable="ia3"):
-    """Mean next-token cross-entropy over counted targets, and its gradient.
-
-    trainable="ia3" (default): grads is an IA3 of d loss / d (l_k, l_v, l_ff[, l_q]).
-    trainable="all": grads is a dict of every weight's gradient by checkpoint name (and, when
-    `ia3` is given, the IA3 gradients under the key "ia3").
-    """
+def loss_and_grad(model: GPT2, adapter, ids, loss_mask=None, attention_mask=None):
+    """Mean next-token cross-entropy over counted targets, and its gradient with respect to the
+    adapter (IA3, LoRA, BitFit or FullFineTune): an adapter of the same type holding the gradients."""
+    _require_adapter(adapter)
     ids2, scored = _targets(ids, loss_mask, attention_mask)
-    hidden, record, rows, targets, _, h_rows = _scored_forward(
-        model, ia3, ids2, scored, attention_mask, cache=True, keep_inputs=trainable == "all")
-    count = len(rows)
-    nll, dh_rows, dwte = head_nll(model, h_rows, targets, np.full(count, 1.0 / count), trainable)
-    grads = _backward(model, ia3, record, hidden, rows, dh_rows, dwte, trainable)
-    return float(nll.mean()), grads
+    s = _scored_forward(model, adapter, ids2, scored, attention_mask, cache=True)
+    count = len(s.rows)
+    nll, dh_rows, dwte = head_nll(model, s.hidden_rows, s.targets, np.full(count, 1.0 / count), s.wte, _trains_wte(s))
+    return float(nll.mean()), _backward(model, adapter, s, dh_rows, dwte)
 
 
-def loss(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_mask=None) -> float:
+def _require_adapter(adapter):
+    if adapter is None:
+        raise ValueError("A gradient needs something to train: pass an adapter (tinyia3.IA3.ones(model), "
+                         "LoRA.init(model), BitFit.zeros(model) or FullFineTune.of(model)).")
+
+
+def loss(model: GPT2, adapter, ids, loss_mask=None, attention_mask=None) -> float:
     """The same mean next-token cross-entropy, forward only (no activation record kept)."""
     ids2, scored = _targets(ids, loss_mask, attention_mask)
-    _, _, _, targets, _, h_rows = _scored_forward(model, ia3, ids2, scored, attention_mask)
-    nll, _, _ = head_nll(model, h_rows, targets)
+    s = _scored_forward(model, adapter, ids2, scored, attention_mask)
+    nll, _, _ = head_nll(model, s.hidden_rows, s.targets, wte=s.wte)
     return float(nll.mean())
 
 
@@ -159,16 +169,16 @@ def loss(model: GPT2, ia3: IA3 | None, ids, loss_mask=None, attention_mask=None)
 TFEW_TERMS = ("lm", "ul", "ln")
 
 
-def choice_logprobs(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch):
+def choice_logprobs(model: GPT2, adapter, batch: ChoiceBatch):
     """Forward only: log-probabilities lp (M,) of every choice token, and the row (R,) each belongs to."""
-    _, _, _, targets, row_of, h_rows = _scored_forward(model, ia3, batch.ids, batch.choice_mask, batch.attention_mask)
-    nll, _, _ = head_nll(model, h_rows, targets)
-    return -nll, row_of
+    s = _scored_forward(model, adapter, batch.ids, batch.choice_mask, batch.attention_mask)
+    nll, _, _ = head_nll(model, s.hidden_rows, s.targets, wte=s.wte)
+    return -nll, s.row_of
 
 
-def choice_scores(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch) -> np.ndarray:
+def choice_scores(model: GPT2, adapter, batch: ChoiceBatch) -> np.ndarray:
     """Length-normalised log-likelihood β (R,) of every (example, choice) row, forward only."""
-    lp, row_of = choice_logprobs(model, ia3, batch)
+    lp, row_of = choice_logprobs(model, adapter, batch)
     return _beta(lp, row_of, len(batch.ids))
 
 
@@ -220,28 +230,29 @@ def tfew_terms(lp, row_of, batch: ChoiceBatch, terms=TFEW_TERMS):
     return values, dlp
 
 
-def tfew_loss_and_grad(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch, terms=TFEW_TERMS, trainable="ia3"):
-    """L = Σ of the chosen T-Few terms, its gradient, the terms by name and the scores β (R,)."""
-    hidden, record, rows, targets, row_of, h_rows = _scored_forward(
-        model, ia3, batch.ids, batch.choice_mask, batch.attention_mask, cache=True, keep_inputs=trainable == "all")
+def tfew_loss_and_grad(model: GPT2, adapter, batch: ChoiceBatch, terms=TFEW_TERMS):
+    """L = Σ of the chosen T-Few terms, its gradient (an adapter of the adapter's type), the terms
+    by name and the scores β (R,)."""
+    _require_adapter(adapter)
+    s = _scored_forward(model, adapter, batch.ids, batch.choice_mask, batch.attention_mask, cache=True)
     found = {}
 
     def dnll(nll):
-        found["values"], dlp = tfew_terms(-nll, row_of, batch, terms)
+        found["values"], dlp = tfew_terms(-nll, s.row_of, batch, terms)
         return -dlp  # lp = −nll
 
-    nll, dh_rows, dwte = head_nll(model, h_rows, targets, dnll, trainable)
-    grads = _backward(model, ia3, record, hidden, rows, dh_rows, dwte, trainable)
+    nll, dh_rows, dwte = head_nll(model, s.hidden_rows, s.targets, dnll, s.wte, _trains_wte(s))
+    grads = _backward(model, adapter, s, dh_rows, dwte)
     values = found["values"]
-    return float(sum(values.values())), grads, values, _beta(-nll, row_of, len(batch.ids))
+    return float(sum(values.values())), grads, values, _beta(-nll, s.row_of, len(batch.ids))
 
 
-def tfew_loss_and_scores(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch, terms=TFEW_TERMS):
+def tfew_loss_and_scores(model: GPT2, adapter, batch: ChoiceBatch, terms=TFEW_TERMS):
     """Forward only: the T-Few loss and the scores β (R,) for rank classification, from one pass."""
-    lp, row_of = choice_logprobs(model, ia3, batch)
+    lp, row_of = choice_logprobs(model, adapter, batch)
     return float(sum(tfew_terms(lp, row_of, batch, terms)[0].values())), _beta(lp, row_of, len(batch.ids))
 
 
-def tfew_loss(model: GPT2, ia3: IA3 | None, batch: ChoiceBatch, terms=TFEW_TERMS) -> float:
+def tfew_loss(model: GPT2, adapter, batch: ChoiceBatch, terms=TFEW_TERMS) -> float:
     """The T-Few loss, forward only (for finite differences and evaluation)."""
-    return tfew_loss_and_scores(model, ia3, batch, terms)[0]
+    return tfew_loss_and_scores(model, adapter, batch, terms)[0]

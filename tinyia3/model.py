@@ -1,46 +1,86 @@
 """GPT-2 over the blocks: forward, backward and the activation record between them.
 
-A block is pre-LN (Radford et al. 2019), with IA³'s three scales where the paper puts them:
+A block is pre-LN (Radford et al. 2019), with the places where an adapter acts marked:
 
     a = ln_1(x)
-    q, k, v = split(c_attn(a))              k <- l_k ⊙ k,  v <- l_v ⊙ v
-    x = x + attn.c_proj(attention(q, k, v))
+    q, k, v = split(c_attn(a) [+ LoRA(a)])      k <- l_k ⊙ k,  v <- l_v ⊙ v      (IA³)
+    x = x + attn.c_proj(attention(q, k, v)) [+ LoRA]
     m = ln_2(x)
-    h = l_ff ⊙ gelu(mlp.c_fc(m))
-    x = x + mlp.c_proj(h)
+    h = l_ff ⊙ gelu(mlp.c_fc(m) [+ LoRA(m)])                                        (IA³)
+    x = x + mlp.c_proj(h) [+ LoRA(h)]
 
-The backward is the same lines in reverse. In IA³ mode it computes gradients for the IA³
-vectors only: no weight gradient is formed and nothing is propagated below block 0's keys and
-values, the lowest place an IA³ vector acts.
+The backward is the same lines in reverse, and computes gradients only for what the adapter
+trains: no weight gradient unless the adapter trains that weight, and nothing is propagated
+below the lowest place the adapter acts (block 0's keys and values for IA³).
+
+The adapter seam. The model imports no adapter type; an adapter (IA3, LoRA, BitFit,
+FullFineTune) is any object with
+
+    adapter.check_fits(config)      raise a clear error if it was made for another shape
+    adapter.dtype, adapter.astype(dtype)
+    adapter.sites(model) -> Sites   what it puts at each site: Sites(blocks=[{site: value}], top={...})
+    adapter.gradients(blocks, top)  the gradients, {site: grad} per block and top, as an adapter of its type
+
+A block's sites are named as in the checkpoint (without "h.i."):
+    "attn.c_attn.weight", "ln_1.bias", …   a trained weight: the forward uses the adapter's array
+    "l_q", "l_k", "l_v", "l_ff"            an IA³ scale vector
+    "attn.c_attn.lora", …                  a LoRA pair (A (in, r), B (r, out), scaling) on that linear
+and the top sites are "wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias". The gradient of a
+LoRA site is (dA, dB); of every other site an array of its shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from . import ops
 from .config import GPT2Config
-from .ia3 import IA3
+
+LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+IA3_SITES = ("l_q", "l_k", "l_v", "l_ff")
+TOP_SITES = ("wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias")
+
+# Where each site sits in a block, from the bottom: the backward of the lowest block an adapter
+# touches stops as soon as that block's lowest site has its gradient. 0 = the block's input.
+INPUT, LN_1, C_ATTN, QUERIES, KEYS_VALUES, ATTN_C_PROJ, LN_2, C_FC, L_FF, MLP_C_PROJ = range(10)
+_LEVEL = {"ln_1": LN_1, "attn.c_attn": C_ATTN, "l_q": QUERIES, "l_k": KEYS_VALUES, "l_v": KEYS_VALUES,
+          "attn.c_proj": ATTN_C_PROJ, "ln_2": LN_2, "mlp.c_fc": C_FC, "l_ff": L_FF, "mlp.c_proj": MLP_C_PROJ}
 
 
-@dataclass
-class BlockCache:
-    """Every activation a block's backward reads, by name. B, T, C, F, H, D as in ops."""
+def site_level(site: str) -> int:
+    """How low in its block a site is: "ln_1.bias" -> LN_1, "mlp.c_fc.lora" -> C_FC, "l_k" -> KEYS_VALUES."""
+    key = site if site in _LEVEL else site.rsplit(".", 1)[0]
+    if key not in _LEVEL:
+        raise ValueError(f"Unknown site {site!r}: expected a block weight name, an IA³ vector "
+                         f"({', '.join(IA3_SITES)}) or '<linear>.lora' with linear one of {', '.join(LINEARS)}.")
+    return _LEVEL[key]
 
-    ln_1: tuple  # layer_norm cache: xhat (B, T, C), rstd (B, T, 1), g (C,)
-    c_attn: tuple  # linear cache: input a = ln_1(x) (B, T, C) or None (IA³ mode), weight (C, 3C)
-    l_q: tuple | None  # ia3_scale cache: q before scaling (B, T, C), l_q (C,)   [PEFT import only]
-    l_k: tuple | None  # ia3_scale cache: k before scaling (B, T, C), l_k (C,)
-    l_v: tuple | None  # ia3_scale cache: v before scaling (B, T, C), l_v (C,)
-    attn: tuple  # attention cache: q, k, v (B, H, T, D), att (B, H, T, T)
-    attn_c_proj: tuple  # linear cache: merged heads (B, T, C), weight (C, C)
-    ln_2: tuple  # layer_norm cache
-    c_fc: tuple  # linear cache: input m = ln_2(x) (B, T, C), weight (C, F)
-    gelu: tuple  # gelu cache: pre-activation (B, T, F), tanh term (B, T, F)
-    l_ff: tuple | None  # ia3_scale cache: gelu output (B, T, F), l_ff (F,)
-    mlp_c_proj: tuple  # linear cache: input h (B, T, F), weight (F, C)
+
+class Sites(NamedTuple):
+    """What an adapter puts into the model: one {site: value} dict per block, and the top sites."""
+
+    blocks: list[dict]
+    top: dict
+
+
+class BlockCache(NamedTuple):
+    """Every activation a block's backward reads, by name. B, T, C, F, H, D as in ops.
+
+    `sites` holds the caches of what the adapter added, by site: "l_k" -> ScaleCache,
+    "attn.c_attn.lora" -> LoRACache, … and the adapter's values for this block under "values"."""
+
+    ln_1: ops.LayerNormCache  # xhat (B, T, C), rstd (B, T, 1), g (C,)
+    c_attn: ops.LinearCache  # input a = ln_1(x) (or None when its weight is frozen), weight (C, 3C)
+    attn: ops.AttentionCache  # q, k, v (B, H, T, D), att (B, H, T, T)
+    attn_c_proj: ops.LinearCache  # merged heads (B, T, C), weight (C, C)
+    ln_2: ops.LayerNormCache
+    c_fc: ops.LinearCache  # input m = ln_2(x) (B, T, C), weight (C, F)
+    gelu: ops.GeluCache  # pre-activation (B, T, F), tanh term (B, T, F)
+    mlp_c_proj: ops.LinearCache  # input h (B, T, F), weight (F, C)
+    sites: dict  # the adapter's caches by site name
 
 
 @dataclass
@@ -49,8 +89,9 @@ class ForwardCache:
 
     ids: np.ndarray  # (B, T)
     pos: np.ndarray  # (B, T) position ids (shifted for left padding)
+    sites: Sites | None = None  # what the adapter put into the model, cast to its dtype
     blocks: list[BlockCache] = field(default_factory=list)
-    ln_f: tuple | None = None
+    ln_f: ops.LayerNormCache | None = None
 
 
 class GPT2:
@@ -79,94 +120,107 @@ class GPT2:
 
     # -- forward ---------------------------------------------------------------------------------
 
-    def forward(self, ids, ia3: IA3 | None = None, attention_mask=None, cache=False, past=None,
-                keep_inputs=True):
+    def forward(self, ids, adapter=None, attention_mask=None, cache=False, past=None):
         """Final hidden states after ln_f, and the activation record.
 
         ids (T,) or (B, T) int; attention_mask same shape, 1 = token, 0 = padding.
-        keep_inputs=False records no linear layer inputs: enough for IA³ gradients, and
-        ~10 % less memory; weight gradients (trainable="all") need them.
+        adapter: an IA3, LoRA, BitFit or FullFineTune (or None: the bare model).
+        The record keeps a linear layer's input only when the adapter trains that weight: IA³
+        and LoRA need none of them (~10 % less memory; LoRA caches its own input).
         Returns hidden (B, T, C), the ForwardCache (None unless cache=True) and the per-block
         (k, v) after IA³ scaling, (B, H, T_past + T, D) each, for a KV cache.
         `past`: those (k, v) from earlier calls; ids then holds only the new tokens.
         """
         ids, attention_mask = self._check_inputs(ids, attention_mask, past)
-        layers = self._ia3_layers(ia3)
-        c = self.config
+        sites = self.sites(adapter)
+        c, top = self.config, {**self._top_weights(), **sites.top}
         T_past = 0 if past is None else past[0][0].shape[2]
         T = ids.shape[1]
         pos = positions(attention_mask, T_past, T)  # (B or 1, T)
 
-        x = ops.embedding_forward(ids, pos, self.params["wte.weight"], self.params["wpe.weight"])  # (B, T, C)
+        x = ops.embedding_forward(ids, pos, top["wte.weight"], top["wpe.weight"])  # (B, T, C)
         allowed = ops.attention_mask(attention_mask, T, T_past + T)
-        record = ForwardCache(ids, pos) if cache else None
+        record = ForwardCache(ids, pos, sites) if cache else None
         presents = []
         for i in range(c.n_layer):
             x, block_cache, kv = block_forward(
-                x, self.blocks[i], layers[i], allowed, c, cache, None if past is None else past[i], keep_inputs
-            )
+                x, self.blocks[i], sites.blocks[i], allowed, c, cache, None if past is None else past[i])
             presents.append(kv)
             if cache:
                 record.blocks.append(block_cache)
-        x, ln_f_cache = ops.layer_norm_forward(
-            x, self.params["ln_f.weight"], self.params["ln_f.bias"], c.layer_norm_epsilon, cache
-        )
+        x, ln_f_cache = ops.layer_norm_forward(x, top["ln_f.weight"], top["ln_f.bias"], c.layer_norm_epsilon, cache)
         if cache:
             record.ln_f = ln_f_cache
         return x, record, presents
 
-    def logits(self, ids, ia3: IA3 | None = None, attention_mask=None):
+    def logits(self, ids, adapter=None, attention_mask=None):
         """Next-token logits (B, T, vocab_size) in the model's dtype; (T, V) input gives (1, T, V)."""
-        hidden, _, _ = self.forward(ids, ia3, attention_mask)
-        return self.lm_head(hidden)
+        hidden, _, _ = self.forward(ids, adapter, attention_mask)
+        return self.lm_head(hidden, self.head_weight(adapter))
 
-    def lm_head(self, hidden):
-        """(..., C) -> (..., V). The output layer is tied to the token embedding wte."""
+    def head_weight(self, adapter=None) -> np.ndarray:
+        """The LM head's weight: it is tied to wte, the adapter's own when it trains wte."""
+        if adapter is None:
+            return self.params["wte.weight"]
+        return self.sites(adapter).top.get("wte.weight", self.params["wte.weight"])
+
+    def lm_head(self, hidden, wte=None):
+        """(..., C) -> (..., V) with the tied head wte (V, C), the model's own by default."""
+        wte = self.params["wte.weight"] if wte is None else wte
         if hidden.ndim == 1:
-            return self.params["wte.weight"] @ hidden  # one token while decoding: a matrix-vector product
-        return ops.matmul_2d(hidden, self.params["wte.weight"].T)
+            return wte @ hidden  # one token while decoding: a matrix-vector product
+        return ops.matmul_2d(hidden, wte.T)
+
+    def _top_weights(self) -> dict:
+        return {name: self.params[name] for name in TOP_SITES}
+
+    # -- the adapter seam ------------------------------------------------------------------------
+
+    def sites(self, adapter) -> Sites:
+        """What the adapter puts at each site, in this model's dtype (a float64 adapter must not
+        upcast a float32 forward); the empty Sites for no adapter."""
+        if adapter is None:
+            return Sites([{} for _ in range(self.config.n_layer)], {})
+        missing = [m for m in ("check_fits", "sites", "gradients", "astype", "dtype") if not hasattr(adapter, m)]
+        if missing:
+            raise TypeError(f"Expected an adapter (tinyia3.IA3, LoRA, BitFit or FullFineTune), found "
+                            f"{type(adapter).__name__}, which has no {', '.join(missing)}.")
+        adapter.check_fits(self.config)
+        if adapter.dtype != self.dtype:
+            adapter = adapter.astype(self.dtype)
+        return adapter.sites(self)
 
     # -- backward --------------------------------------------------------------------------------
 
-    def backward(self, dhidden, record: ForwardCache, ia3: IA3 | None = None, trainable="ia3"):
-        """Backpropagate d loss / d hidden (B, T, C) through the record.
+    def backward(self, dhidden, record: ForwardCache, adapter, dwte_head=None):
+        """Backpropagate d loss / d hidden (B, T, C) through the record, to the adapter's sites only.
 
-        trainable="ia3": returns (IA3 of gradients, None). Weight gradients are never formed.
-        trainable="all": returns (IA3 gradients or None, dict of weight gradients by name).
-            The LM head's share of d wte is the caller's (it owns the logits); it is not added here.
+        dwte_head: the LM head's share of d wte (the caller owns the logits), added when the
+        adapter trains wte. Returns adapter.gradients(...): an adapter of the same type.
         """
-        if trainable not in ("ia3", "all"):
-            raise ValueError(f"trainable must be 'ia3' or 'all', found {trainable!r}.")
         if record is None or not record.blocks:
             raise ValueError("backward needs the record of a forward pass made with cache=True.")
-        if trainable == "ia3" and ia3 is None:
-            raise ValueError("trainable='ia3' needs the IA3 vectors the forward pass used.")
-        weights = trainable == "all"
-        c = self.config
-        grads = {} if weights else None
-        layer_grads = []
-
-        dx, ln_f_cache = dhidden, record.ln_f
-        if weights:
-            grads["ln_f.weight"], grads["ln_f.bias"] = ops.layer_norm_backward_weights(dx, ln_f_cache)
-        dx = ops.layer_norm_backward(dx, ln_f_cache)
-        for i in reversed(range(c.n_layer)):
-            # Below block 0's keys and values no IA³ vector acts: stop there unless training weights.
-            need_dx = weights or i > 0
-            dx, dia3, dw = block_backward(dx, record.blocks[i], need_dx, weights)
-            layer_grads.append(dia3)
-            if weights:
-                grads.update({f"h.{i}.{name}": g for name, g in dw.items()})
-        layer_grads.reverse()
-
-        if weights:
-            grads["wte.weight"], grads["wpe.weight"] = ops.embedding_backward_weights(
-                dx, record.ids, record.pos, self.params["wte.weight"].shape, self.params["wpe.weight"].shape
-            )
-        dia3 = None
-        if ia3 is not None:
-            dia3 = IA3(**{name: np.stack([g[name] for g in layer_grads]) for name in ia3.named()})
-        return dia3, grads
+        if adapter is None:
+            raise ValueError("backward needs the adapter the forward pass used: its sites are what gets a gradient.")
+        sites = record.sites
+        top_grads, dx = {}, dhidden
+        if "ln_f.weight" in sites.top or "ln_f.bias" in sites.top:
+            top_grads["ln_f.weight"], top_grads["ln_f.bias"] = ops.layer_norm_backward_weights(dx, record.ln_f)
+        lowest = lowest_site(sites)
+        if lowest is None:
+            raise ValueError("This adapter puts nothing into the model: there is nothing to train.")
+        dx = ops.layer_norm_backward(dx, record.ln_f) if lowest[0] < self.config.n_layer else None
+        block_grads = [{} for _ in sites.blocks]
+        for i in reversed(range(lowest[0], self.config.n_layer)):
+            stop = lowest[1] if i == lowest[0] else INPUT
+            dx, block_grads[i] = block_backward(dx, record.blocks[i], sites.blocks[i], stop)
+        if "wte.weight" in sites.top or "wpe.weight" in sites.top:
+            top_grads["wte.weight"], top_grads["wpe.weight"] = ops.embedding_backward_weights(
+                dx, record.ids, record.pos, self.params["wte.weight"].shape, self.params["wpe.weight"].shape)
+            if dwte_head is not None:
+                top_grads["wte.weight"] += dwte_head
+        top_grads = {k: v for k, v in top_grads.items() if k in sites.top}
+        return adapter.gradients(block_grads, top_grads)
 
     # -- input checks ------------------------------------------------------------------------------
 
@@ -217,15 +271,17 @@ class GPT2:
             attention_mask = attention_mask.astype(np.int64)
         return ids, attention_mask
 
-    def _ia3_layers(self, ia3):
-        if ia3 is None:
-            return [None] * self.config.n_layer
-        if not isinstance(ia3, IA3):
-            raise TypeError(f"ia3 must be a tinyia3.IA3, found {type(ia3).__name__}.")
-        ia3.check_fits(self.config)
-        # Scales in the model's dtype: a float64 adapter must not upcast a float32 forward.
-        ia3 = ia3.astype(self.dtype) if ia3.dtype != self.dtype else ia3
-        return [ia3.layer(i) for i in range(self.config.n_layer)]
+
+
+def lowest_site(sites: Sites) -> tuple[int, int] | None:
+    """(block, level) of the lowest place the adapter acts: the backward goes no further.
+    (0, INPUT) when it trains the embedding, (n_layer, INPUT) when only ln_f; None: no site at all."""
+    if "wte.weight" in sites.top or "wpe.weight" in sites.top:
+        return 0, INPUT
+    for i, block in enumerate(sites.blocks):
+        if block:
+            return i, min(site_level(site) for site in block)
+    return (len(sites.blocks), INPUT) if sites.top else None
 
 
 def positions(attention_mask, T_past, T):
@@ -245,90 +301,139 @@ def positions(attention_mask, T_past, T):
 # One block, forward and backward.
 
 
-def block_forward(x, w, ia3, allowed, config: GPT2Config, cache=True, past=None, keep_inputs=True):
-    """x (B, T, C) -> x (B, T, C), BlockCache or None, (k, v) as (B, H, T_past + T, D)."""
-    C, H, eps = config.n_embd, config.n_head, config.layer_norm_epsilon
-    ia3 = ia3 or {}
-    caches = {}
+def block_forward(x, w, p, allowed, config: GPT2Config, cache=True, past=None):
+    """x (B, T, C) -> x (B, T, C), BlockCache or None, (k, v) as (B, H, T_past + T, D).
 
-    a, caches["ln_1"] = ops.layer_norm_forward(x, w["ln_1.weight"], w["ln_1.bias"], eps, cache)
-    qkv, caches["c_attn"] = ops.linear_forward(a, w["attn.c_attn.weight"], w["attn.c_attn.bias"], cache, keep_inputs)  # (B, T, 3C)
+    w: the block's frozen weights by checkpoint name; p: the adapter's sites of this block."""
+    C, H, eps = config.n_embd, config.n_head, config.layer_norm_epsilon
+    p = p or {}
+    w = {**w, **{name: value for name, value in p.items() if name in w}}  # weights the adapter trains
+    keep = {name: f"{name}.weight" in p for name in LINEARS}  # inputs only for trained weights
+    s = {}  # the adapter's caches, by site
+
+    a, ln_1 = ops.layer_norm_forward(x, w["ln_1.weight"], w["ln_1.bias"], eps, cache)
+    qkv, c_attn = ops.linear_forward(a, w["attn.c_attn.weight"], w["attn.c_attn.bias"], cache, keep["attn.c_attn"])  # (B, T, 3C)
+    qkv = _lora(qkv, a, p, "attn.c_attn", s, cache)
     q, k, v = qkv[..., :C], qkv[..., C:2 * C], qkv[..., 2 * C:]  # (B, T, C) each
-    q, caches["l_q"] = _scale(q, ia3.get("l_q"), cache)  # PEFT import only; absent in the paper
-    k, caches["l_k"] = _scale(k, ia3.get("l_k"), cache)
-    v, caches["l_v"] = _scale(v, ia3.get("l_v"), cache)
+    q = _scale(q, p, "l_q", s, cache)  # PEFT's IA³ only; absent in the paper
+    k = _scale(k, p, "l_k", s, cache)
+    v = _scale(v, p, "l_v", s, cache)
     q, k, v = ops.split_heads(q, H), ops.split_heads(k, H), ops.split_heads(v, H)  # (B, H, T, D)
     if past is not None:
         k = np.concatenate([past[0], k], axis=2)  # (B, H, T_past + T, D)
         v = np.concatenate([past[1], v], axis=2)
-    y, caches["attn"] = ops.attention_forward(q, k, v, allowed, cache)  # (B, H, T, D)
+    y, attn = ops.attention_forward(q, k, v, allowed, cache)  # (B, H, T, D)
     y = ops.merge_heads(y)  # (B, T, C)
-    y, caches["attn_c_proj"] = ops.linear_forward(y, w["attn.c_proj.weight"], w["attn.c_proj.bias"], cache, keep_inputs)
-    x = x + y
+    z, attn_c_proj = ops.linear_forward(y, w["attn.c_proj.weight"], w["attn.c_proj.bias"], cache, keep["attn.c_proj"])
+    x = x + _lora(z, y, p, "attn.c_proj", s, cache)
 
-    m, caches["ln_2"] = ops.layer_norm_forward(x, w["ln_2.weight"], w["ln_2.bias"], eps, cache)
-    h, caches["c_fc"] = ops.linear_forward(m, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"], cache, keep_inputs)  # (B, T, F)
-    h, caches["gelu"] = ops.gelu_forward(h, cache)
-    h, caches["l_ff"] = _scale(h, ia3.get("l_ff"), cache)
-    h, caches["mlp_c_proj"] = ops.linear_forward(h, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"], cache, keep_inputs)  # (B, T, C)
-    x = x + h
-    return x, (BlockCache(**caches) if cache else None), (k, v)
-
-
-def _scale(x, l, cache):
-    """IA³ scaling when the vector is present; without an adapter nothing is computed."""
-    return (x, None) if l is None else ops.ia3_scale_forward(x, l, cache)
+    m, ln_2 = ops.layer_norm_forward(x, w["ln_2.weight"], w["ln_2.bias"], eps, cache)
+    h, c_fc = ops.linear_forward(m, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"], cache, keep["mlp.c_fc"])  # (B, T, F)
+    h = _lora(h, m, p, "mlp.c_fc", s, cache)
+    h, gelu = ops.gelu_forward(h, cache)
+    h = _scale(h, p, "l_ff", s, cache)
+    z, mlp_c_proj = ops.linear_forward(h, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"], cache, keep["mlp.c_proj"])  # (B, T, C)
+    x = x + _lora(z, h, p, "mlp.c_proj", s, cache)
+    record = BlockCache(ln_1, c_attn, attn, attn_c_proj, ln_2, c_fc, gelu, mlp_c_proj, s) if cache else None
+    return x, record, (k, v)
 
 
-def block_backward(dx, bc: BlockCache, need_dx=True, weights=False):
-    """dx (B, T, C) at the block's output -> dx at its input (or None), IA³ grads, weight grads.
+def _scale(x, p, site, caches, cache):
+    """IA³ scaling when the adapter has a vector at this site; otherwise nothing is computed."""
+    if site not in p:
+        return x
+    x, caches[site] = ops.ia3_scale_forward(x, p[site], cache)
+    return x
 
-    The IA³ grads are a dict {"l_k": (C,), "l_v": (C,), "l_ff": (F,), ["l_q": (C,)]} of the
-    vectors the forward used. Weight grads (hub names without "h.i.") only when weights=True.
-    """
-    dia3, dw = {}, {}
+
+def _lora(y, x, p, linear, caches, cache):
+    """y + LoRA's low-rank term of input x when the adapter has a pair on this linear layer."""
+    site = f"{linear}.lora"
+    if site not in p:
+        return y
+    delta, caches[site] = ops.lora_forward(x, *p[site], cache)
+    y += delta  # y is the linear layer's fresh output: adding in place copies nothing
+    return y
+
+
+def block_backward(dx, bc: BlockCache, p, stop=INPUT):
+    """dx (B, T, C) at the block's output -> dx at its input (None when stop > INPUT), and the
+    gradients of the adapter's sites p, {site: grad}. The backward returns as soon as the site
+    at level `stop` has its gradient: below it nothing is trained."""
+    g = {}
 
     # x_out = x_mid + mlp.c_proj(l_ff ⊙ gelu(c_fc(ln_2(x_mid))))
-    dh = ops.linear_backward(dx, bc.mlp_c_proj)  # (B, T, F)
-    if weights:
-        dw["mlp.c_proj.weight"], dw["mlp.c_proj.bias"] = ops.linear_backward_weights(dx, bc.mlp_c_proj)
-    if bc.l_ff is not None:
-        dh, dia3["l_ff"] = ops.ia3_scale_backward(dh, bc.l_ff)
+    dh = _linear_backward(dx, bc, "mlp.c_proj", p, g, stop < MLP_C_PROJ)  # (B, T, F)
+    if stop >= MLP_C_PROJ:
+        return None, g
+    if "l_ff" in p:
+        dh, g["l_ff"] = ops.ia3_scale_backward(dh, bc.sites["l_ff"])
+    if stop >= L_FF:
+        return None, g
     dh = ops.gelu_backward(dh, bc.gelu)
-    dm = ops.linear_backward(dh, bc.c_fc)  # (B, T, C)
-    if weights:
-        dw["mlp.c_fc.weight"], dw["mlp.c_fc.bias"] = ops.linear_backward_weights(dh, bc.c_fc)
-        dw["ln_2.weight"], dw["ln_2.bias"] = ops.layer_norm_backward_weights(dm, bc.ln_2)
+    dm = _linear_backward(dh, bc, "mlp.c_fc", p, g, stop < C_FC)  # (B, T, C)
+    if stop >= C_FC:
+        return None, g
+    _layer_norm_grads(dm, bc.ln_2, p, "ln_2", g)
+    if stop >= LN_2:
+        return None, g
     dx = dx + ops.layer_norm_backward(dm, bc.ln_2)  # the residual passes dx straight through
 
     # x_mid = x_in + attn.c_proj(attention(q, l_k ⊙ k, l_v ⊙ v))
-    dy = ops.linear_backward(dx, bc.attn_c_proj)  # (B, T, C)
-    if weights:
-        dw["attn.c_proj.weight"], dw["attn.c_proj.bias"] = ops.linear_backward_weights(dx, bc.attn_c_proj)
-    H = bc.attn[0].shape[1]
-    need_dq = need_dx or bc.l_q is not None  # queries matter only below this point, or for l_q
-    dq, dk, dv = ops.attention_backward(ops.split_heads(dy, H), bc.attn, need_dq)
-    T = dy.shape[1]
+    dy = _linear_backward(dx, bc, "attn.c_proj", p, g, stop < ATTN_C_PROJ)  # (B, T, C)
+    if stop >= ATTN_C_PROJ:
+        return None, g
+    H, T = bc.attn.q.shape[1], dy.shape[1]
+    dq, dk, dv = ops.attention_backward(ops.split_heads(dy, H), bc.attn, need_dq=stop <= QUERIES)
     # With a KV cache the keys span past tokens too; training never uses one, so take the last T.
     dk, dv = ops.merge_heads(dk[:, :, -T:]), ops.merge_heads(dv[:, :, -T:])  # (B, T, C)
-    if bc.l_k is not None:
-        dk, dia3["l_k"] = ops.ia3_scale_backward(dk, bc.l_k)
-    if bc.l_v is not None:
-        dv, dia3["l_v"] = ops.ia3_scale_backward(dv, bc.l_v)
-    if dq is not None:
-        dq = ops.merge_heads(dq)
-        if bc.l_q is not None:
-            dq, dia3["l_q"] = ops.ia3_scale_backward(dq, bc.l_q)
-    if not need_dx:
-        return None, dia3, dw
+    if "l_k" in p:
+        dk, g["l_k"] = ops.ia3_scale_backward(dk, bc.sites["l_k"])
+    if "l_v" in p:
+        dv, g["l_v"] = ops.ia3_scale_backward(dv, bc.sites["l_v"])
+    if stop >= KEYS_VALUES:
+        return None, g
+    dq = ops.merge_heads(dq)
+    if "l_q" in p:
+        dq, g["l_q"] = ops.ia3_scale_backward(dq, bc.sites["l_q"])
+    if stop >= QUERIES:
+        return None, g
+    da = _linear_backward(np.concatenate([dq, dk, dv], axis=-1), bc, "attn.c_attn", p, g, stop < C_ATTN)
+    if stop >= C_ATTN:
+        return None, g
+    _layer_norm_grads(da, bc.ln_1, p, "ln_1", g)
+    if stop >= LN_1:
+        return None, g
+    return dx + ops.layer_norm_backward(da, bc.ln_1), g
 
-    dqkv = np.concatenate([dq, dk, dv], axis=-1)  # (B, T, 3C)
-    da = ops.linear_backward(dqkv, bc.c_attn)  # (B, T, C)
-    if weights:
-        dw["attn.c_attn.weight"], dw["attn.c_attn.bias"] = ops.linear_backward_weights(dqkv, bc.c_attn)
-        dw["ln_1.weight"], dw["ln_1.bias"] = ops.layer_norm_backward_weights(da, bc.ln_1)
-    dx = dx + ops.layer_norm_backward(da, bc.ln_1)
-    return dx, dia3, dw
+
+_CACHE_FIELD = {"attn.c_attn": "c_attn", "attn.c_proj": "attn_c_proj", "mlp.c_fc": "c_fc", "mlp.c_proj": "mlp_c_proj"}
+
+
+def _linear_backward(dy, bc: BlockCache, name, p, g, need_dx):
+    """dy at a linear layer's output -> dx at its input (or None), with the gradients of what
+    the adapter trains there into g: its weight, its bias, its LoRA pair. A frozen weight gets
+    no gradient: its d W = xᵀ dy is the largest product of a backward, and IA³ never forms it."""
+    cache, lora = getattr(bc, _CACHE_FIELD[name]), f"{name}.lora" in p
+    if f"{name}.weight" in p:
+        g[f"{name}.weight"], g[f"{name}.bias"] = ops.linear_backward_weights(dy, cache)
+    elif f"{name}.bias" in p:
+        g[f"{name}.bias"] = ops.bias_backward(dy)
+    if lora:
+        dx_lora, da, db = ops.lora_backward(dy, bc.sites[f"{name}.lora"], need_dx)
+        g[f"{name}.lora"] = (da, db)
+    if not need_dx:
+        return None
+    dx = ops.linear_backward(dy, cache)
+    return dx + dx_lora if lora else dx
+
+
+def _layer_norm_grads(dy, cache, p, name, g):
+    """The adapter's share of a layer norm's gain and shift, into g."""
+    if f"{name}.weight" in p:
+        g[f"{name}.weight"], g[f"{name}.bias"] = ops.layer_norm_backward_weights(dy, cache)
+    elif f"{name}.bias" in p:
+        g[f"{name}.bias"] = ops.bias_backward(dy)
 
 
 # -------------------------------------------------------------------------------------------------

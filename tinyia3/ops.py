@@ -16,8 +16,53 @@ does not promote a float32 computation to float64.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
+
+
+# Every op's cache is a NamedTuple: a backward reads `cache.xhat`, and a student can print one.
+
+
+class LayerNormCache(NamedTuple):
+    xhat: np.ndarray  # (..., C) the normalised input
+    rstd: np.ndarray  # (..., 1) 1 / sqrt(var + eps)
+    g: np.ndarray  # (C,) the gain
+
+
+class LinearCache(NamedTuple):
+    x: np.ndarray | None  # (..., in) the input, None when only the input gradient is needed
+    w: np.ndarray  # (in, out)
+
+
+class GeluCache(NamedTuple):
+    x: np.ndarray  # the pre-activation
+    t: np.ndarray  # tanh(u), shared by the forward and the backward
+
+
+class ScaleCache(NamedTuple):
+    x: np.ndarray  # (..., N) before scaling
+    l: np.ndarray  # (N,) the IA³ vector
+
+
+class LoRACache(NamedTuple):
+    x: np.ndarray  # (..., in) the layer's input
+    xa: np.ndarray  # (..., r) x A
+    a: np.ndarray  # (in, r)
+    b: np.ndarray  # (r, out)
+    scaling: float  # alpha / r
+
+
+class AttentionCache(NamedTuple):
+    q: np.ndarray  # (B, H, T_q, D)
+    k: np.ndarray  # (B, H, T_k, D)
+    v: np.ndarray  # (B, H, T_k, D)
+    att: np.ndarray  # (B, H, T_q, T_k) the softmax weights
+
+
+class NLLCache(NamedTuple):
+    probs: np.ndarray  # (N, V) softmax of the logits
+    targets: np.ndarray  # (N,)
 
 # ---------------------------------------------------------------------------------------------
 # Embedding: x[b, t] = wte[ids[b, t]] + wpe[pos[b, t]]
@@ -51,7 +96,7 @@ def layer_norm_forward(x, g, b, eps, cache=True):
     rstd = 1.0 / np.sqrt(var + eps)
     xhat = xc * rstd
     out = xhat * g + b
-    return out, ((xhat, rstd, g) if cache else None)
+    return out, (LayerNormCache(xhat, rstd, g) if cache else None)
 
 
 def layer_norm_backward(dout, cache):
@@ -91,7 +136,7 @@ def linear_forward(x, w, b, cache=True, keep_input=True):
     input is needed only for the weight gradient, which IA³ training never computes."""
     out = matmul_2d(x, w)
     out += b
-    return out, (((x if keep_input else None), w) if cache else None)
+    return out, (LinearCache(x if keep_input else None, w) if cache else None)
 
 
 def linear_backward(dout, cache):
@@ -104,11 +149,51 @@ def linear_backward_weights(dout, cache):
     """dout (..., out) -> dw (in, out), db (out,). Never called during IA³ training."""
     x, _ = cache
     if x is None:
-        raise ValueError("This forward kept no layer inputs (IA³ mode): weight gradients need "
-                         "model.forward(..., keep_inputs=True).")
+        raise ValueError("This forward kept no input for this layer: its weight gradient needs an "
+                         "adapter that trains the weight (the forward keeps inputs only for those).")
     n_in, n_out = x.shape[-1], dout.shape[-1]
     x2, dout2 = x.reshape(-1, n_in), dout.reshape(-1, n_out)  # fold batch and time: one big matmul
     return x2.T @ dout2, dout2.sum(axis=0)
+
+
+def bias_backward(dout):
+    """dout (..., out) -> db (out,): a bias is added to every token, so its gradient is the sum.
+    Needs no layer input: BitFit's whole backward at a linear layer (and layer norm's shift)."""
+    return dout.reshape(-1, dout.shape[-1]).sum(axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# LoRA (Hu et al. 2021) on a linear layer: y = x W + b + scaling · (x A) B, scaling = alpha / r.
+# A (in, r) and B (r, out) are the trained low-rank pair; W stays frozen. This op computes the
+# added term; the layer's own x W + b is linear_forward's.
+
+
+def lora_forward(x, a, b, scaling, cache=True):
+    """x (..., in), A (in, r), B (r, out) -> scaling · (x A) B (..., out). Cache: x, x A, A, B, scaling.
+
+    Two thin products instead of forming A B (in, out): r is small, so (x A) B costs
+    r·(in + out) per token where x (A B) would cost in·out."""
+    xa = matmul_2d(x, a)  # (..., r)
+    out = matmul_2d(xa, b)
+    out *= scaling
+    return out, (LoRACache(x, xa, a, b, scaling) if cache else None)
+
+
+def lora_backward(dout, cache, need_dx=True):
+    """dout (..., out) -> dx (..., in) or None, dA (in, r), dB (r, out).
+
+    With u = x A:  dB = scaling · uᵀ dout,  du = scaling · dout Bᵀ,  dA = xᵀ du,  dx = du Aᵀ
+    (the base weight's share of dx is linear_backward's)."""
+    x, xa, a, b, scaling = cache
+    r, n_out = b.shape
+    dout2 = dout.reshape(-1, n_out)
+    db = xa.reshape(-1, r).T @ dout2
+    db *= scaling
+    du = dout2 @ b.T  # (N, r)
+    du *= scaling
+    da = x.reshape(-1, x.shape[-1]).T @ du
+    dx = (du @ a.T).reshape(x.shape) if need_dx else None
+    return dx, da, db
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,7 +218,7 @@ def gelu_forward(x, cache=True):
     out = t + 1.0
     out *= x
     out *= 0.5  # 0.5 x (1 + t)
-    return out, ((x, t) if cache else None)
+    return out, (GeluCache(x, t) if cache else None)
 
 
 def gelu_backward(dout, cache):
@@ -161,7 +246,7 @@ def gelu_backward(dout, cache):
 
 def ia3_scale_forward(x, l, cache=True):
     """x: (..., N), l: (N,) -> (..., N). Cache: (x, l)."""
-    return x * l, ((x, l) if cache else None)
+    return x * l, (ScaleCache(x, l) if cache else None)
 
 
 def ia3_scale_backward(dout, cache):
@@ -210,7 +295,7 @@ def attention_forward(q, k, v, allowed, cache=True):
     if empty.any():
         att = np.where(empty, 0.0, att).astype(att.dtype, copy=False)
     y = att @ v  # (B, H, T_q, D)
-    return y, ((q, k, v, att) if cache else None)
+    return y, (AttentionCache(q, k, v, att) if cache else None)
 
 
 def attention_backward(dy, cache, need_dq=True):
@@ -277,7 +362,7 @@ def nll_forward(logits, targets, cache=True, overwrite=False):
     if not cache:
         return nll, None
     probs /= total
-    return nll, (probs, targets)
+    return nll, NLLCache(probs, targets)
 
 
 def nll_backward(dnll, cache, overwrite=False):

@@ -22,6 +22,7 @@ import numpy as np
 
 from .checkpoint import read_safetensors, write_atomic
 from .data import Dataset, lm_batch, mc_batch
+from .full import FullFineTune
 from .ia3 import IA3
 from .losses import TFEW_TERMS, loss, loss_and_grad, predict, tfew_loss_and_grad, tfew_loss_and_scores
 from .model import GPT2
@@ -63,18 +64,18 @@ def batch_indices(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
     return np.array(out)
 
 
-def step_loss_and_grad(model: GPT2, ia3: IA3 | None, dataset: Dataset, index, terms=TFEW_TERMS, trainable="ia3"):
-    """Loss and gradients (a dict of named arrays) on dataset.examples[index]."""
+def step_loss_and_grad(model: GPT2, adapter, dataset: Dataset, index, terms=TFEW_TERMS):
+    """Loss and the adapter's gradients (a dict of named arrays) on dataset.examples[index]."""
     examples = [dataset.examples[i] for i in index]
     if dataset.kind == "lm":
         ids, attention_mask, loss_mask = lm_batch(examples)
-        total, grads = loss_and_grad(model, ia3, ids, loss_mask, attention_mask, trainable)
+        total, grads = loss_and_grad(model, adapter, ids, loss_mask, attention_mask)
     else:
-        total, grads, _, _ = tfew_loss_and_grad(model, ia3, mc_batch(examples), terms, trainable)
-    return total, grads.named() if trainable == "ia3" else grads
+        total, grads, _, _ = tfew_loss_and_grad(model, adapter, mc_batch(examples), terms)
+    return total, grads.named()
 
 
-def evaluate(model: GPT2, ia3: IA3 | None, dataset: Dataset, batch_size=16, terms=TFEW_TERMS) -> dict:
+def evaluate(model: GPT2, ia3, dataset: Dataset, batch_size=16, terms=TFEW_TERMS) -> dict:
     """Held-out numbers. LM: mean loss per scored token (and perplexity).
     Multiple choice: rank-classification accuracy and the mean T-Few loss per example."""
     results = {}
@@ -124,21 +125,19 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
     out.mkdir(parents=True, exist_ok=True)
     state_path, adapter_path, history_path = out / "state.safetensors", out / "adapter.safetensors", out / "history.jsonl"
     if config.trainable == "ia3":
-        ia3 = IA3.ones(model)
-        params = ia3.named()  # views: the optimiser updates the IA3's own arrays
+        adapter = IA3.ones(model)
     elif config.trainable == "all":
-        ia3 = None
-        model = GPT2(model.config, {k: np.array(v) for k, v in model.params.items()},
-                     source=f"{model.source}, fully fine-tuned", name=model.name)
-        params = model.params
+        adapter = FullFineTune.of(model)  # a private copy: the caller's model is never changed
     else:
         raise ValueError(f"trainable must be 'ia3' or 'all', found {config.trainable!r}.")
+    params = adapter.named()  # views: the optimiser updates the adapter's own arrays
+    ia3 = adapter if config.trainable == "ia3" else None
 
     def save_result():
         if ia3 is not None:
             ia3.save(adapter_path)
         else:
-            save_model(model, out / "model")
+            save_model(adapter.merge_into(model), out / "model")
 
     opt = AdamW(params, lr=config.lr)  # plain Adam: decay would pull IA³ scales toward 0, not 1
     start, history = 0, []
@@ -162,7 +161,7 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
             history = [json.loads(line) for line in open(history_path)][: start + 1]
         log(f"resumed from {state_path} at step {start}")
     elif eval_set is not None:
-        history.append({"step": 0, "eval": evaluate(model, ia3, eval_set, terms=config.terms)})
+        history.append({"step": 0, "eval": evaluate(model, adapter, eval_set, terms=config.terms)})
 
     def flush():
         text = "".join(json.dumps(h) + "\n" for h in history)
@@ -174,7 +173,7 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
                unit="step", disable=not progress)
     for step in bar:
         index = batch_indices(len(train_set), step, config.batch_size, config.seed)
-        loss_value, grads = step_loss_and_grad(model, ia3, train_set, index, config.terms, config.trainable)
+        loss_value, grads = step_loss_and_grad(model, adapter, train_set, index, config.terms)
         if not math.isfinite(loss_value) or not all(np.isfinite(g).all() for g in grads.values()):
             save_result()  # the parameters before this step: the last good ones
             flush()
@@ -190,7 +189,7 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
         bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}")
         last = step + 1 == config.steps
         if eval_set is not None and ((step + 1) % config.eval_every == 0 or last):
-            record["eval"] = evaluate(model, ia3, eval_set, terms=config.terms)
+            record["eval"] = evaluate(model, adapter, eval_set, terms=config.terms)
             bar.write(f"step {step + 1}: held-out " + ", ".join(f"{k} {v:.4f}" for k, v in record["eval"].items()))
         history.append(record)
         if (step + 1) % config.save_every == 0 or last:

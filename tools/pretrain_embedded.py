@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from tinyia3.checkpoint import read_safetensors, save_model, write_atomic  # noqa: E402
 from tinyia3.config import GPT2Config  # noqa: E402
+from tinyia3.full import FullFineTune  # noqa: E402
 from tinyia3.losses import loss, loss_and_grad  # noqa: E402
 from tinyia3.model import GPT2, init_params  # noqa: E402
 from tinyia3.optim import AdamW, clip_by_global_norm, warmup_linear_lr  # noqa: E402
@@ -193,11 +194,13 @@ def train(args, model, train_data, held) -> Path:
     elif log_path.exists():
         log_path.unlink()
     decayed = [k for k in model.params if decay_mask(k)]
+    full = FullFineTune.of(model, copy=False)  # every weight trains, in the model's own arrays
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="pre-training", unit="step")
     t0 = time.time()
     for step in bar:
         ids = batch(train_data, rng, args.batch, args.seq)
-        loss_value, grads = loss_and_grad(model, None, ids, trainable="all")
+        loss_value, grads = loss_and_grad(model, full, ids)
+        grads = grads.named()
         if not math.isfinite(loss_value):
             sys.exit(f"loss became {loss_value} at step {step}; the last good state is in {state_path}.")
         norm = clip_by_global_norm(grads, args.clip)

@@ -39,6 +39,7 @@ def child_tinyia3(shape: str, steps: int, warmup: int) -> float:
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "tools"))
     from pretrain_embedded import shape_config
+    from tinyia3.full import FullFineTune
     from tinyia3.losses import loss_and_grad
     from tinyia3.model import GPT2, init_params
     from tinyia3.optim import AdamW, clip_by_global_norm
@@ -46,12 +47,14 @@ def child_tinyia3(shape: str, steps: int, warmup: int) -> float:
     config = shape_config(shape)
     model = GPT2(config, init_params(config, seed=0, dtype=np.float32))
     opt = AdamW(model.params, lr=1e-3, betas=(0.9, 0.95))
+    full = FullFineTune.of(model, copy=False)
     rng = np.random.default_rng(0)
     times = []
     for i in range(warmup + steps):
         ids = rng.integers(0, VOCAB, size=(B, T))
         t0 = time.perf_counter()
-        _, grads = loss_and_grad(model, None, ids, trainable="all")
+        _, grads = loss_and_grad(model, full, ids)
+        grads = grads.named()
         clip_by_global_norm(grads, 1.0)
         opt.step(grads)
         times.append(time.perf_counter() - t0)

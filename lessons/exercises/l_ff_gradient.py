@@ -19,8 +19,9 @@ Nothing before l_ff (GELU, c_fc, ln_2, the attention) is needed: the gradient st
 Inputs
     dx     (B, T, C) float        ∂loss/∂(block output), a random upstream gradient in the check
     bc     tinyia3.model.BlockCache, the block's activation record from block_forward; you need:
-             bc.mlp_c_proj = (h, W2)    h = l_ff ⊙ a (B, T, F), W2 = mlp.c_proj.weight (F, C)
-             bc.l_ff       = (a, l_ff)  a = gelu output BEFORE the scale (B, T, F), l_ff (F,)
+             bc.mlp_c_proj      = (x, w)   w = W2 = mlp.c_proj.weight (F, C); x is None: IA³
+                                          forms no weight gradient, so the input is not kept
+             bc.sites["l_ff"]   = (x, l)   x = a, the gelu output BEFORE the scale (B, T, F), l = l_ff (F,)
 Returns
     dl_ff  (F,) float             ∂loss/∂l_ff for this block
 
@@ -28,8 +29,8 @@ Hints
   * Do ia3_scale_backward first; then read tinyia3/model.py: BlockCache lists every cached
     activation by name, and block_backward runs the block's lines in reverse.
   * GPT-2 stores weights as (in, out) (its Conv1D), so c_proj is h @ W2 with W2 (F, C).
-  * Two caches hold a (B, T, F) array: one is before the scale, one after. Which one is
-    ∂h/∂l_ff?
+  * The caches are NamedTuples: bc.sites["l_ff"].x is a. Why is a, not h = l_ff ⊙ a,
+    the factor ∂h/∂l_ff?
 
 Check your answer:     tinyia3 check l_ff_gradient
 See a passing run:     tinyia3 check l_ff_gradient --solution
@@ -40,8 +41,8 @@ import numpy as np
 
 def l_ff_gradient(dx, bc):
     """dx (B, T, C) at the block's output, bc the block's BlockCache -> dl_ff (F,)."""
-    h, w2 = bc.mlp_c_proj
-    a, l_ff = bc.l_ff
+    _, w2 = bc.mlp_c_proj
+    a, l_ff = bc.sites["l_ff"]
     raise NotImplementedError(
         "Exercise l_ff_gradient (lesson 3): implement dl_ff from dx and the block's cache — "
         "see the docstring; check with `tinyia3 check l_ff_gradient`"
