@@ -14,13 +14,12 @@ A value below 1 inhibits its channel, above 1 amplifies it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .config import GPT2Config, read_json_object
+from .config import GPT2Config
 
 NAMES = ("l_k", "l_v", "l_ff")
 
@@ -132,6 +131,10 @@ class IA3:
         """tinyia3's file or a PEFT folder; see load() below."""
         return load(path, model)
 
+    def merge_into(self, model):
+        """The model with these scales folded into its weights; see merge() below."""
+        return merge(model, self)
+
     def summary(self, tol: float = 0.01) -> list[dict]:
         """Per vector and layer: how many channels are inhibited (< 1 − tol), amplified
         (> 1 + tol) or left alone, and the range of the scales.
@@ -164,29 +167,20 @@ def _config_and_dtype(model_or_config, dtype):
 
 
 # -------------------------------------------------------------------------------------------------
-# Saving and loading: tinyia3's own file, and Hugging Face PEFT's adapter folder.
+# Saving and loading: tinyia3's own file, and Hugging Face PEFT's adapter folder
+# (the formats themselves are defined once, in adapter_files.py).
 
 FORMAT = "tinyia3-ia3"
 FORMAT_VERSION = "1"
-PEFT_WEIGHTS = "adapter_model.safetensors"
-PEFT_CONFIG = "adapter_config.json"
-_PEFT_PREFIX = "base_model.model.transformer.h."
 
 
 def save(ia3: IA3, path) -> Path:
     """One safetensors file: the vectors by name, and metadata naming the base model and its
     shape so that loading onto another model can be refused. Written atomically."""
-    from safetensors.numpy import save_file
+    from .adapter_files import write_file
 
-    from .checkpoint import write_atomic
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": ia3.base_model or "",
-                **{k: str(v) for k, v in ia3.shape.items()}}
-    tensors = {name: np.ascontiguousarray(vec) for name, vec in ia3.named().items()}
-    write_atomic(path, lambda p: save_file(tensors, str(p), metadata=metadata))
-    return path
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": ia3.base_model or "", **ia3.shape}
+    return write_file(path, ia3.named(), metadata)
 
 
 def load(path, model=None) -> IA3:
@@ -195,21 +189,16 @@ def load(path, model=None) -> IA3:
     With `model`, the adapter's shape is checked against it (a clear error if it was made for
     another model) and the vectors take the model's dtype.
     """
-    from .checkpoint import read_safetensors
+    from .adapter_files import read_file
 
     path = Path(path)
     if path.is_dir():
         ia3 = _load_peft(path)
     elif path.is_file():
-        try:
-            tensors, metadata = read_safetensors(path)
-        except ValueError as err:
-            raise ValueError(f"Cannot read adapter {path}: {err}") from None
+        tensors, metadata = read_file(path)
         if metadata.get("format") != FORMAT:
-            raise ValueError(
-                f"{path} is not a tinyia3 adapter (its metadata format is {metadata.get('format')!r}, "
-                f"expected {FORMAT!r}). A PEFT adapter is a folder: pass the folder."
-            )
+            raise ValueError(f"{path} holds a {metadata.get('format')!r} adapter, not IA³: load it with "
+                             "tinyia3.load_adapter(path), which reads every kind.")
         missing = [n for n in NAMES if n not in tensors]
         if missing:
             raise ValueError(f"Adapter {path} is damaged: it lacks {', '.join(missing)}.")
@@ -237,59 +226,33 @@ def save_peft(ia3: IA3, folder, base_model_name_or_path: str) -> Path:
 
     PEFT scales the fused q|k|v output of c_attn with one (3C, 1) vector: [l_q | l_k | l_v],
     l_q = 1 when the adapter has none (the paper does not scale queries); and the input of
-    mlp.c_proj with a (1, F) vector, the paper's l_ff.
+    mlp.c_proj with a (1, F) vector, the paper's l_ff. Stored in float32, as PEFT does.
     """
-    from safetensors.numpy import save_file
+    from .adapter_files import PEFT_PREFIX, write_peft
 
-    from .checkpoint import write_atomic
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     l_q = ia3.l_q if ia3.l_q is not None else np.ones_like(ia3.l_k)
     tensors = {}
     for i in range(ia3.n_layer):
         qkv = np.concatenate([l_q[i], ia3.l_k[i], ia3.l_v[i]])
-        tensors[f"{_PEFT_PREFIX}{i}.attn.c_attn.ia3_l"] = qkv[:, None].astype(np.float32)  # (3C, 1)
-        tensors[f"{_PEFT_PREFIX}{i}.mlp.c_proj.ia3_l"] = ia3.l_ff[i][None, :].astype(np.float32)  # (1, F)
-    config = {
-        "peft_type": "IA3", "task_type": "CAUSAL_LM",
-        "target_modules": ["c_attn", "mlp.c_proj"], "feedforward_modules": ["mlp.c_proj"],
-        "fan_in_fan_out": True, "init_ia3_weights": True, "inference_mode": True,
-        "base_model_name_or_path": base_model_name_or_path, "modules_to_save": None,
-        "revision": None, "auto_mapping": None, "exclude_modules": None,
-        "peft_version": "0.21.2",  # the version whose format this mirrors (tests/fixtures)
-    }
-    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    write_atomic(folder / PEFT_CONFIG, lambda p: p.write_text(text, encoding="utf-8"))
-    write_atomic(folder / PEFT_WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
-    return folder
+        tensors[f"{PEFT_PREFIX}{i}.attn.c_attn.ia3_l"] = qkv[:, None].astype(np.float32)  # (3C, 1)
+        tensors[f"{PEFT_PREFIX}{i}.mlp.c_proj.ia3_l"] = ia3.l_ff[i][None, :].astype(np.float32)  # (1, F)
+    config = {"peft_type": "IA3", "target_modules": ["c_attn", "mlp.c_proj"], "feedforward_modules": ["mlp.c_proj"],
+              "fan_in_fan_out": True, "init_ia3_weights": True, "base_model_name_or_path": base_model_name_or_path}
+    return write_peft(folder, tensors, config)
 
 
 def _load_peft(folder: Path):
-    from .checkpoint import read_safetensors
+    """PEFT's IA³ folder as an IA3, in the file's dtype."""
+    from .adapter_files import peft_key_parts, read_peft
 
-    config_path, weights_path = folder / PEFT_CONFIG, folder / PEFT_WEIGHTS
-    if not config_path.is_file() or not weights_path.is_file():
-        raise FileNotFoundError(
-            f"{folder} is not a PEFT adapter folder: expected {PEFT_CONFIG} and {PEFT_WEIGHTS} "
-            f"(found: {', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'})."
-        )
-    config = read_json_object(config_path, "a PEFT adapter_config.json",
-                              "Re-save the adapter with PEFT's save_pretrained, or with IA3.save_peft(folder).")
-    if config.get("peft_type") != "IA3":
-        raise ValueError(f"{folder} holds a {config.get('peft_type')!r} adapter; tinyia3 reads IA3 adapters only.")
-    try:
-        tensors, _ = read_safetensors(weights_path)
-    except ValueError as err:
-        raise ValueError(f"Cannot read adapter {weights_path}: {err}") from None
+    tensors, config = read_peft(folder, "IA3")
     # Keys may carry an adapter name (…ia3_l.default) when saved by older PEFT versions.
     by_module = {}
     for key, value in tensors.items():
-        if not key.startswith(_PEFT_PREFIX) or ".ia3_l" not in key:
-            raise ValueError(f"{weights_path}: unexpected tensor {key!r}; expected GPT-2 IA³ keys "
-                             f"{_PEFT_PREFIX}N.attn.c_attn.ia3_l and {_PEFT_PREFIX}N.mlp.c_proj.ia3_l.")
-        layer, module = key[len(_PEFT_PREFIX):].split(".ia3_l")[0].split(".", 1)
-        by_module[(int(layer), module)] = np.asarray(value, dtype=np.float32)
+        layer, module, tensor = peft_key_parts(key, folder, "attn.c_attn.ia3_l")
+        if not tensor.startswith("ia3_l"):
+            raise ValueError(f"{folder}: unexpected tensor {key!r}; expected GPT-2 IA³ keys ending in ia3_l.")
+        by_module[(layer, module)] = value
     modules = {m for _, m in by_module}
     if not modules <= {"attn.c_attn", "mlp.c_proj"}:
         raise ValueError(f"{folder}: IA³ on {sorted(modules)}; tinyia3 maps only PEFT's GPT-2 default targets "
@@ -312,7 +275,10 @@ def merge(model, ia3: IA3):
     """A new model whose weights have the scales folded in, so inference costs nothing extra:
         l ⊙ (x W + b) = x (W diag(l)) + l ⊙ b      keys, values (and PEFT's queries): c_attn columns and bias
         (l ⊙ h) W2    = h (diag(l) W2)             FFN: rows of mlp.c_proj; its bias is untouched
+    Any adapter: tinyia3.merge(model, adapter) calls adapter.merge_into(model).
     """
+    if not isinstance(ia3, IA3):
+        return ia3.merge_into(model)
     from .model import GPT2
 
     ia3.check_fits(model.config)

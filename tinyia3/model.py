@@ -204,8 +204,7 @@ class GPT2:
             raise ValueError("backward needs the adapter the forward pass used: its sites are what gets a gradient.")
         sites = record.sites
         top_grads, dx = {}, dhidden
-        if "ln_f.weight" in sites.top or "ln_f.bias" in sites.top:
-            top_grads["ln_f.weight"], top_grads["ln_f.bias"] = ops.layer_norm_backward_weights(dx, record.ln_f)
+        _layer_norm_grads(dx, record.ln_f, sites.top, "ln_f", top_grads)
         lowest = lowest_site(sites)
         if lowest is None:
             raise ValueError("This adapter puts nothing into the model: there is nothing to train.")

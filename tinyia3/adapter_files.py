@@ -1,0 +1,142 @@
+"""Adapter files, for every method: tinyia3's own file and Hugging Face PEFT's folder.
+
+One definition of each format, used by IA3 and LoRA alike:
+
+    tinyia3's file   one safetensors file: the tensors by name, metadata with "format"
+                     (tinyia3-ia3, tinyia3-lora, …), the base model and its shape
+    PEFT's folder    adapter_config.json + adapter_model.safetensors, keys
+                     base_model.model.transformer.h.{i}.<module>.<tensor>
+
+`load_adapter(path)` reads either and returns the adapter the file holds (IA3 or LoRA).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .config import read_json_object
+
+PEFT_WEIGHTS = "adapter_model.safetensors"
+PEFT_CONFIG = "adapter_config.json"
+PEFT_PREFIX = "base_model.model.transformer.h."
+PEFT_VERSION = "0.21.2"  # the version whose format this mirrors (tests/fixtures)
+
+
+def write_file(path, tensors: dict, metadata: dict) -> Path:
+    """tinyia3's adapter file, written atomically."""
+    from safetensors.numpy import save_file
+
+    from .checkpoint import write_atomic
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {name: np.ascontiguousarray(t) for name, t in tensors.items()}
+    write_atomic(path, lambda p: save_file(tensors, str(p), metadata={k: str(v) for k, v in metadata.items()}))
+    return path
+
+
+def read_file(path: Path) -> tuple[dict, dict]:
+    """The tensors and metadata of a tinyia3 adapter file; a clear error for anything else."""
+    from .checkpoint import read_safetensors
+
+    try:
+        tensors, metadata = read_safetensors(path)
+    except ValueError as err:
+        raise ValueError(f"Cannot read adapter {path}: {err}") from None
+    if not str(metadata.get("format", "")).startswith("tinyia3-"):
+        raise ValueError(f"{path} is not a tinyia3 adapter (its metadata format is {metadata.get('format')!r}, "
+                         "expected 'tinyia3-ia3' or 'tinyia3-lora'). A PEFT adapter is a folder: pass the folder.")
+    return tensors, metadata
+
+
+def write_peft(folder, tensors: dict, config: dict) -> Path:
+    """A folder that peft.PeftModel.from_pretrained(GPT2LMHeadModel, folder) loads unchanged."""
+    from safetensors.numpy import save_file
+
+    from .checkpoint import write_atomic
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"task_type": "CAUSAL_LM", "inference_mode": True, "modules_to_save": None, "revision": None,
+              "auto_mapping": None, "exclude_modules": None, "peft_version": PEFT_VERSION, **config}
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    tensors = {name: np.ascontiguousarray(t) for name, t in tensors.items()}
+    write_atomic(folder / PEFT_CONFIG, lambda p: p.write_text(text, encoding="utf-8"))
+    write_atomic(folder / PEFT_WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
+    return folder
+
+
+def read_peft_config(folder: Path) -> dict:
+    """adapter_config.json of a PEFT adapter folder (both of its files must be there)."""
+    config_path, weights_path = folder / PEFT_CONFIG, folder / PEFT_WEIGHTS
+    if not config_path.is_file() or not weights_path.is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a PEFT adapter folder: expected {PEFT_CONFIG} and {PEFT_WEIGHTS} "
+            f"(found: {', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'})."
+        )
+    return read_json_object(config_path, "a PEFT adapter_config.json",
+                            "Re-save the adapter with PEFT's save_pretrained, or with adapter.save_peft(folder).")
+
+
+def read_peft(folder: Path, peft_type: str) -> tuple[dict, dict]:
+    """The tensors (in the file's dtype) and the config of a PEFT adapter folder of this type."""
+    from .checkpoint import read_safetensors
+
+    config = read_peft_config(folder)
+    if config.get("peft_type") != peft_type:
+        raise ValueError(f"{folder} holds a {config.get('peft_type')!r} adapter, not {peft_type}: load it with "
+                         "tinyia3.load_adapter(folder), which reads every kind tinyia3 knows.")
+    weights_path = folder / PEFT_WEIGHTS
+    try:
+        tensors, _ = read_safetensors(weights_path)
+    except ValueError as err:
+        raise ValueError(f"Cannot read adapter {weights_path}: {err}") from None
+    return {k: np.array(v) for k, v in tensors.items()}, config
+
+
+def peft_key_parts(key: str, weights_path, expected: str) -> tuple[int, str, str]:
+    """'base_model.model.transformer.h.3.attn.c_attn.lora_A.weight' -> (3, 'attn.c_attn', 'lora_A.weight')."""
+    if not key.startswith(PEFT_PREFIX):
+        raise ValueError(f"{weights_path}: unexpected tensor {key!r}; expected GPT-2 keys {PEFT_PREFIX}N.{expected}.")
+    layer, rest = key[len(PEFT_PREFIX):].split(".", 1)
+    for module in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
+        if rest.startswith(module + "."):
+            return int(layer), module, rest[len(module) + 1:]
+    raise ValueError(f"{weights_path}: tensor {key!r} is on a module tinyia3 does not know; expected "
+                     "attn.c_attn, attn.c_proj, mlp.c_fc or mlp.c_proj.")
+
+
+def load_adapter(path, model=None):
+    """The adapter stored at path (tinyia3's file or a PEFT folder), IA3 or LoRA by what it holds.
+
+    With `model`, the adapter's shape is checked against it and it takes the model's dtype."""
+    from .ia3 import IA3
+    from .lora import LoRA
+
+    path = Path(path)
+    if path.is_dir():
+        peft_type = read_peft_config(path).get("peft_type")
+        kinds = {"IA3": IA3, "LORA": LoRA}
+        if peft_type not in kinds:
+            raise ValueError(f"{path} holds a {peft_type!r} adapter; tinyia3 reads IA3 and LORA adapters.")
+        return kinds[peft_type].load(path, model)
+    if not path.is_file():
+        raise FileNotFoundError(f"Adapter {path} does not exist. Expected a .safetensors file written by "
+                                "tinyia3 (adapter.save) or a PEFT adapter folder.")
+    fmt = read_file(path)[1].get("format")
+    return {"tinyia3-ia3": IA3, "tinyia3-lora": LoRA}[fmt].load(path, model) if fmt in ("tinyia3-ia3", "tinyia3-lora") \
+        else _unknown_format(path, fmt)
+
+
+def _unknown_format(path, fmt):
+    raise ValueError(f"{path}: adapter format {fmt!r} is not one this version of tinyia3 reads "
+                     "(tinyia3-ia3, tinyia3-lora).")
+
+
+def merge(model, adapter):
+    """A new model with the adapter folded into its weights: inference then costs nothing extra.
+    IA³ scales columns and rows (exact); LoRA adds scaling · A B to W (exact in float64)."""
+    return adapter.merge_into(model)

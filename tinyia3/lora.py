@@ -1,0 +1,271 @@
+"""LoRA (Hu et al. 2021): a trained low-rank update beside each frozen target weight.
+
+    y = x W + b + (alpha / r) · (x A) B        A (in, r), B (r, out), r << in, out
+
+on GPT-2's Conv1D layers (weights stored (in, out)); targets any of attn.c_attn, attn.c_proj,
+mlp.c_fc, mlp.c_proj. PEFT's initialisation: A Kaiming-uniform with a = √5, which for a
+(r, in) weight is U(−1/√in, 1/√in); B = 0, so the model starts unchanged. Only A and B train:
+no gradient of W is ever formed (model.py's backward, ops.lora_backward).
+
+    lora = LoRA.init(model, r=8, alpha=16, targets=("attn.c_attn",))
+    loss, grads = tinyia3.loss_and_grad(model, lora, ids)     # grads: a LoRA of dA, dB
+    merged = tinyia3.merge(model, lora)                        # W + (alpha / r) A B
+    lora.save("lora.safetensors"); lora.save_peft("peft-lora/")
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import GPT2Config
+
+TARGETS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+FORMAT = "tinyia3-lora"
+FORMAT_VERSION = "1"
+
+
+def target_shape(config: GPT2Config, target: str) -> tuple[int, int]:
+    """(in, out) of a target's Conv1D weight."""
+    C, F = config.n_embd, config.n_inner
+    shapes = {"attn.c_attn": (C, 3 * C), "attn.c_proj": (C, C), "mlp.c_fc": (C, F), "mlp.c_proj": (F, C)}
+    if target not in shapes:
+        raise ValueError(f"Unknown LoRA target {target!r}: expected some of {', '.join(TARGETS)}.")
+    return shapes[target]
+
+
+@dataclass
+class LoRA:
+    a: dict  # target -> (n_layer, in, r)
+    b: dict  # target -> (n_layer, r, out)
+    alpha: float
+    base_model: str | None = None
+
+    @classmethod
+    def init(cls, model, r=8, alpha=16, targets=("attn.c_attn",), seed=0, dtype=None) -> "LoRA":
+        """PEFT's initialisation: A ~ U(−1/√in, 1/√in) (Kaiming-uniform, a = √5), B = 0."""
+        config, dtype = _config_and_dtype(model, dtype)
+        targets, rng = _check_targets(targets), np.random.default_rng(seed)
+        _check_rank(r, alpha)
+        a, b = {}, {}
+        for t in targets:
+            n_in, n_out = target_shape(config, t)
+            bound = 1.0 / math.sqrt(n_in)
+            a[t] = rng.uniform(-bound, bound, (config.n_layer, n_in, r)).astype(dtype)
+            b[t] = np.zeros((config.n_layer, r, n_out), dtype)
+        return cls(a, b, float(alpha), base_model=getattr(model, "name", None))
+
+    @classmethod
+    def random(cls, model, r=4, alpha=8, targets=("attn.c_attn",), std=0.1, seed=0, dtype=None) -> "LoRA":
+        """A and B both N(0, std²): a LoRA away from its zero start, for gradient checks."""
+        lora = cls.init(model, r, alpha, targets, seed, dtype)
+        rng = np.random.default_rng([seed, 1])
+        for t in lora.targets:
+            lora.a[t][...] = std * rng.standard_normal(lora.a[t].shape)
+            lora.b[t][...] = std * rng.standard_normal(lora.b[t].shape)
+        return lora
+
+    # -- shape and type ---------------------------------------------------------------------------
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.a)
+
+    @property
+    def r(self) -> int:
+        return next(iter(self.a.values())).shape[-1]
+
+    @property
+    def scaling(self) -> float:
+        return self.alpha / self.r  # a Python float: keeps a float32 forward in float32
+
+    @property
+    def n_layer(self) -> int:
+        return next(iter(self.a.values())).shape[0]
+
+    @property
+    def dtype(self):
+        return next(iter(self.a.values())).dtype
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(v.size for v in self.named().values())
+
+    def named(self) -> dict[str, np.ndarray]:
+        """{"attn.c_attn.lora_A": (L, in, r), "attn.c_attn.lora_B": (L, r, out), …}: views the
+        optimiser updates in place."""
+        out = {}
+        for t in self.targets:
+            out[f"{t}.lora_A"], out[f"{t}.lora_B"] = self.a[t], self.b[t]
+        return out
+
+    def astype(self, dtype) -> "LoRA":
+        return LoRA({t: v.astype(dtype) for t, v in self.a.items()}, {t: v.astype(dtype) for t, v in self.b.items()},
+                    self.alpha, self.base_model)
+
+    def copy(self) -> "LoRA":
+        return self.astype(self.dtype)
+
+    def check_fits(self, config: GPT2Config) -> None:
+        for t in self.targets:
+            n_in, n_out = target_shape(config, t)
+            want_a, want_b = (config.n_layer, n_in, self.r), (config.n_layer, self.r, n_out)
+            if self.a[t].shape != want_a or self.b[t].shape != want_b:
+                raise ValueError(
+                    f"LoRA on {t} has A {list(self.a[t].shape)} and B {list(self.b[t].shape)}, but this model "
+                    f"(n_layer={config.n_layer}, n_embd={config.n_embd}, n_inner={config.n_inner}) needs "
+                    f"{list(want_a)} and {list(want_b)}. Make one for this model with LoRA.init(model).")
+
+    # -- the adapter seam (see tinyia3/model.py) -------------------------------------------------
+
+    def sites(self, model):
+        from .model import Sites
+
+        s = self.scaling
+        return Sites([{f"{t}.lora": (self.a[t][i], self.b[t][i], s) for t in self.targets}
+                      for i in range(self.n_layer)], {})
+
+    def gradients(self, blocks: list[dict], top: dict) -> "LoRA":
+        return LoRA({t: np.stack([g[f"{t}.lora"][0] for g in blocks]) for t in self.targets},
+                    {t: np.stack([g[f"{t}.lora"][1] for g in blocks]) for t in self.targets},
+                    self.alpha, self.base_model)
+
+    def merge_into(self, model):
+        """W + (alpha / r) · A B for every target: the same function with no LoRA at inference."""
+        from .model import GPT2
+
+        self.check_fits(model.config)
+        lora, params = self.astype(model.dtype), dict(model.params)
+        for t in self.targets:
+            for i in range(self.n_layer):
+                name = f"h.{i}.{t}.weight"
+                params[name] = model.params[name] + self.scaling * (lora.a[t][i] @ lora.b[t][i])
+        return GPT2(model.config, params, source=f"{model.source} + merged LoRA r={self.r}", name=model.name)
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def save(self, path) -> Path:
+        """tinyia3's file: A and B by target, metadata with r, alpha, targets and the base model."""
+        from .adapter_files import write_file
+
+        c = self.shape
+        metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": self.base_model or "",
+                    "r": self.r, "alpha": repr(self.alpha), "targets": ",".join(self.targets), **c}
+        return write_file(path, self.named(), metadata)
+
+    @property
+    def shape(self) -> dict[str, int]:
+        """The model shape the pairs fit (n_embd and n_inner as far as the targets show them)."""
+        out = {"n_layer": self.n_layer}
+        for t in self.targets:
+            n_in, n_out = self.a[t].shape[1], self.b[t].shape[2]
+            out.update({"attn.c_attn": {"n_embd": n_in}, "attn.c_proj": {"n_embd": n_in},
+                        "mlp.c_fc": {"n_embd": n_in, "n_inner": n_out}, "mlp.c_proj": {"n_inner": n_in, "n_embd": n_out}}[t])
+        return out
+
+    @staticmethod
+    def load(path, model=None) -> "LoRA":
+        """tinyia3's LoRA file or a PEFT LoRA folder; with `model`, checked against it and cast."""
+        path = Path(path)
+        lora = _load_peft(path) if path.is_dir() else _load_file(path)
+        if model is not None:
+            lora.check_fits(model.config)
+            lora = lora.astype(model.dtype)
+        return lora
+
+    def save_peft(self, folder, base_model_name_or_path: str | None = None) -> Path:
+        """PEFT's LoRA folder: lora_A.weight (r, in) and lora_B.weight (out, r) per layer and
+        target (PEFT's nn.Linear layout, so A and B are stored transposed), fan_in_fan_out."""
+        from .adapter_files import PEFT_PREFIX, write_peft
+
+        tensors = {}
+        for t in self.targets:
+            for i in range(self.n_layer):
+                tensors[f"{PEFT_PREFIX}{i}.{t}.lora_A.weight"] = self.a[t][i].T
+                tensors[f"{PEFT_PREFIX}{i}.{t}.lora_B.weight"] = self.b[t][i].T
+        config = {"peft_type": "LORA", "r": self.r, "lora_alpha": self.alpha, "target_modules": list(self.targets),
+                  "fan_in_fan_out": True, "lora_dropout": 0.0, "bias": "none", "use_rslora": False,
+                  "init_lora_weights": True, "layers_to_transform": None, "layers_pattern": None,
+                  "rank_pattern": {}, "alpha_pattern": {}, "use_dora": False,
+                  "base_model_name_or_path": base_model_name_or_path or self.base_model or "gpt2"}
+        return write_peft(folder, tensors, config)
+
+    def __repr__(self) -> str:
+        return (f"LoRA(r={self.r}, alpha={self.alpha:g}, targets={list(self.targets)}, dtype={self.dtype}, "
+                f"{self.num_parameters:,} parameters)")
+
+
+def _check_targets(targets) -> tuple[str, ...]:
+    targets = (targets,) if isinstance(targets, str) else tuple(targets)
+    bad = [t for t in targets if t not in TARGETS]
+    if not targets or bad or len(set(targets)) != len(targets):
+        short = {"c_attn": "attn.c_attn", "c_fc": "mlp.c_fc", "c_proj": "attn.c_proj or mlp.c_proj"}
+        hint = f" ({bad[0]!r} is PEFT's short name: write {short[bad[0]]})" if bad and bad[0] in short else ""
+        raise ValueError(f"LoRA targets must be distinct names from {', '.join(TARGETS)}; found {list(targets)}{hint}.")
+    return targets
+
+
+def _check_rank(r, alpha):
+    if not isinstance(r, (int, np.integer)) or isinstance(r, bool) or r < 1:
+        raise ValueError(f"LoRA rank r must be a positive integer, found {r!r}.")
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not math.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"LoRA alpha must be a positive number, found {alpha!r}.")
+
+
+def _config_and_dtype(model_or_config, dtype):
+    from .ia3 import _config_and_dtype as find
+
+    return find(model_or_config, dtype)
+
+
+def _load_file(path: Path) -> LoRA:
+    from .adapter_files import read_file
+
+    if not path.is_file():
+        raise FileNotFoundError(f"Adapter {path} does not exist. Expected a .safetensors file written by "
+                                "tinyia3 (lora.save) or a PEFT LoRA folder.")
+    tensors, meta = read_file(path)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} holds a {meta.get('format')!r} adapter, not LoRA: load it with "
+                         "tinyia3.load_adapter(path), which reads every kind.")
+    targets = _check_targets(meta.get("targets", "").split(","))
+    try:
+        a = {t: np.array(tensors[f"{t}.lora_A"]) for t in targets}
+        b = {t: np.array(tensors[f"{t}.lora_B"]) for t in targets}
+    except KeyError as missing:
+        raise ValueError(f"Adapter {path} is damaged: it lacks {missing.args[0]}.") from None
+    lora = LoRA(a, b, float(meta["alpha"]), meta.get("base_model") or None)
+    if str(lora.r) != meta.get("r"):
+        raise ValueError(f"Adapter {path} is damaged: its rank {lora.r} disagrees with its metadata r={meta.get('r')}.")
+    return lora
+
+
+def _load_peft(folder: Path) -> LoRA:
+    """PEFT's LoRA folder (GPT-2, fan_in_fan_out) in the file's dtype."""
+    from .adapter_files import peft_key_parts, read_peft
+
+    tensors, config = read_peft(folder, "LORA")
+    if config.get("use_dora") or config.get("use_rslora") or config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise ValueError(f"{folder}: DoRA, rsLoRA and per-layer ranks are not implemented in tinyia3; "
+                         "export a plain LoRA (use_dora=False, use_rslora=False, one r and lora_alpha).")
+    pairs = {}
+    for key, value in tensors.items():
+        layer, module, tensor = peft_key_parts(key, folder, "attn.c_attn.lora_A.weight")
+        if tensor not in ("lora_A.weight", "lora_B.weight"):
+            raise ValueError(f"{folder}: unexpected tensor {key!r}; expected lora_A.weight and lora_B.weight.")
+        pairs[(module, layer, tensor[5])] = value.T  # A (in, r), B (r, out)
+    targets = sorted({m for m, _, _ in pairs}, key=TARGETS.index)
+    L = 1 + max(layer for _, layer, _ in pairs)
+    try:
+        a = {t: np.stack([pairs[(t, i, "A")] for i in range(L)]) for t in targets}
+        b = {t: np.stack([pairs[(t, i, "B")] for i in range(L)]) for t in targets}
+    except KeyError as missing:
+        raise ValueError(f"{folder}: layer {missing.args[0][1]} has no {missing.args[0][2]} for "
+                         f"{missing.args[0][0]}; expected lora_A and lora_B in all {L} layers.") from None
+    lora = LoRA(a, b, float(config.get("lora_alpha", 8)), config.get("base_model_name_or_path"))
+    if config.get("r") not in (None, lora.r):
+        raise ValueError(f"{folder}: adapter_config.json says r={config['r']}, the tensors have rank {lora.r}.")
+    return lora
