@@ -818,5 +818,78 @@ Vectors/weights are float32-representable, so the f32 and f64 runs use identical
     (OUT / "README.md").write_text(text)
 
 
+# --------------------------------------------------------------------------------------------
+# LoRA with PEFT (written by `--only lora` too, without rewriting the other fixtures)
+# --------------------------------------------------------------------------------------------
+
+LORA_TARGETS = ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"]
+LORA_R, LORA_ALPHA = 4, 8
+
+
+def lora_pairs(pm):
+    """{(layer, target): (lora_A, lora_B)} parameters of a PEFT LoRA model on GPT-2."""
+    out = {}
+    for i, blk in enumerate(pm.base_model.model.transformer.h):
+        for t in LORA_TARGETS:
+            mod = blk.get_submodule(t)
+            out[(i, t)] = (mod.lora_A["default"].weight, mod.lora_B["default"].weight)
+    return out
+
+
+def make_lora_fixtures() -> None:
+    """PEFT LoRA (r=4, alpha=8, all four linears) at random A and B (both non-zero, f32-exact):
+    logits, loss and dA, dB in float64 and float32 on the IA³ batch of reference.safetensors;
+    and the folder PEFT's save_pretrained writes, for the import test."""
+    from peft import LoraConfig
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(SEED + 1)
+    with safe_open(str(OUT / "reference.safetensors"), "pt") as f:
+        ids, mask, loss_mask = (f.get_tensor(k) for k in ("ia3_ids", "ia3_attention_mask", "ia3_loss_mask"))
+    ref, values = {}, None
+    for tag, dtype in (("f64", torch.float64), ("f32", torch.float32)):
+        base = load_model(OUT / "tiny_hub", torch.float32).to(dtype).eval()
+        base.name_or_path = base.config._name_or_path = ADAPTER_BASE_NAME
+        config = LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, target_modules=LORA_TARGETS, lora_dropout=0.0,
+                            fan_in_fan_out=True, bias="none", task_type="CAUSAL_LM")
+        pm = get_peft_model(base, config)
+        pm.peft_config["default"].base_model_name_or_path = ADAPTER_BASE_NAME
+        pm.eval()
+        pairs = lora_pairs(pm)
+        if values is None:  # the same f32-representable values for both dtypes
+            values = {key: tuple((0.3 * rng.standard_normal(tuple(p.shape))).astype(np.float32).astype(np.float64)
+                                 for p in pair) for key, pair in pairs.items()}
+        with torch.no_grad():
+            for key, (a, b) in pairs.items():
+                a.data, b.data = (torch.from_numpy(v).to(dtype) for v in values[key])
+        pm.zero_grad(set_to_none=True)
+        loss, logits = checked_loss_backward(pm, ids, mask, loss_mask, f"LoRA loss {tag}")
+        ref[f"lora_loss_{tag}"] = loss.double().reshape(1)
+        ref[f"lora_logits_{tag}"] = logits.double()
+        for (i, t), (a, b) in pairs.items():
+            # tinyia3's layout: A (in, r) = lora_A.weightᵀ, B (r, out) = lora_B.weightᵀ
+            ref[f"lora_dA_{tag}.h.{i}.{t}"] = a.grad.detach().double().T.contiguous()
+            ref[f"lora_dB_{tag}.h.{i}.{t}"] = b.grad.detach().double().T.contiguous()
+        if tag == "f32":
+            shutil.rmtree(OUT / "peft_lora_tiny", ignore_errors=True)
+            (OUT / "peft_lora_tiny").mkdir()
+            pm.save_pretrained(str(OUT / "peft_lora_tiny"), save_embedding_layers=False)
+            (OUT / "peft_lora_tiny" / "README.md").unlink(missing_ok=True)  # PEFT's model card template
+    for (i, t), (a, b) in values.items():
+        ref[f"lora_A.h.{i}.{t}"] = torch.from_numpy(a.T.copy())
+        ref[f"lora_B.h.{i}.{t}"] = torch.from_numpy(b.T.copy())
+    save_file({k: v.contiguous() for k, v in sorted(ref.items())}, str(OUT / "lora_reference.safetensors"),
+              metadata={"r": str(LORA_R), "alpha": str(LORA_ALPHA), "targets": ",".join(LORA_TARGETS),
+                        "peft": peft.__version__, "torch": torch.__version__,
+                        "regenerate": "python tools/make_peer_fixtures.py --only lora"})
+    log(f"wrote {OUT / 'lora_reference.safetensors'} ({len(ref)} tensors) and {OUT / 'peft_lora_tiny'}")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:] == ["--only", "lora"]:
+        make_lora_fixtures()
+        sys.exit(0)
+    code = main()
+    make_lora_fixtures()
+    sys.exit(code)
