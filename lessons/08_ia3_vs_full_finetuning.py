@@ -11,9 +11,9 @@
 # * **held-out quality**: the support-desk held-out loss after the same number of steps;
 # * **what you store per task**: an adapter file, or a whole copy of the model.
 #
-# `TrainConfig(trainable="all")` makes `tinyia3.train.train` fine-tune a private copy of
+# `TrainConfig(method="full")` makes `tinyia3.train.train` fine-tune a private copy of
 # every weight (the model you pass in is never changed). The backward pass is the same code;
-# with `trainable="all"` it also forms each weight's gradient.
+# with `method="full"` it also forms each weight's gradient.
 
 # %%
 import time
@@ -89,9 +89,9 @@ steps, batch_size, n_eval = (6, 4, 6) if args.quick else (20, 8, 12)
 eval_set = Dataset(heldout.kind, heldout.examples[:n_eval], heldout.source)
 lrs = {"IA³": 3e-2, "full fine-tuning": 1e-3}
 histories, wall = {}, {}
-for name, trainable in [("IA³", "ia3"), ("full fine-tuning", "all")]:
+for name, trainable in [("IA³", "ia3"), ("full fine-tuning", "full")]:
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lrs[name], eval_every=max(1, steps // 3),
-                         save_every=steps, seed=args.seed, trainable=trainable)
+                         save_every=steps, seed=args.seed, method=trainable)
     t0 = time.perf_counter()
     histories[name] = train(model, train_set, eval_set, args.out / f"run_{trainable}", config, progress=False)
     wall[name] = time.perf_counter() - t0
@@ -134,7 +134,7 @@ def time_steps(trainable):
 
 
 step_time, grad_bytes = {}, {}
-for name, trainable in [("IA³", "ia3"), ("full fine-tuning", "all")]:
+for name, trainable in [("IA³", "ia3"), ("full fine-tuning", "full")]:
     step_time[name], grads = time_steps(trainable)
     grad_bytes[name] = sum(g.nbytes for g in grads.values())
     print(f"{name:<18} {step_time[name]:.3f} s per step (median of {n_timed}), gradients {grad_bytes[name] / 2**20:.3f} MiB")
@@ -154,7 +154,7 @@ print(f"full fine-tuning step / IA³ step = {step_time['full fine-tuning'] / ste
 
 # %%
 adapter_file = args.out / "run_ia3" / "adapter.safetensors"
-model_folder = args.out / "run_all" / "model"
+model_folder = args.out / "run_full" / "model"
 stored = {"IA³": adapter_file.stat().st_size,
           "full fine-tuning": sum(p.stat().st_size for p in model_folder.iterdir() if p.is_file())}
 for name, size in stored.items():

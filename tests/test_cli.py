@@ -50,3 +50,33 @@ def test_gradcheck_passes_on_the_embedded_model(capsys):
     assert main(["gradcheck", "--model", "embedded"]) == 0
     out = capsys.readouterr().out
     assert "dl_k layer 3" in out and "PASSED" in out and "WRONG" not in out
+
+
+def test_train_eval_generate_inspect_take_a_lora(tmp_path, capsys):
+    import json
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": f"In the beginning {i} and the end"}) + "\n" for i in range(6)))
+    out = tmp_path / "run"
+    assert main(["train", "--model", "embedded", "--data", str(data), "--out", str(out), "--steps", "2",
+                 "--batch-size", "2", "--method", "lora", "--rank", "2", "--alpha", "4",
+                 "--targets", "attn.c_attn,mlp.c_fc"]) == 0
+    text = capsys.readouterr().out
+    assert "LoRA(r=2, alpha=4, targets=['attn.c_attn', 'mlp.c_fc']" in text and "adapter:" in text
+    adapter = str(out / "adapter.safetensors")
+    assert main(["eval", "--model", "embedded", "--data", str(data), "--adapter", adapter]) == 0
+    assert "loss" in capsys.readouterr().out
+    assert main(["generate", "--model", "embedded", "In the", "--adapter", adapter, "--max-new-tokens", "3"]) == 0
+    assert main(["inspect", adapter]) == 0
+    assert "attn.c_attn" in capsys.readouterr().out
+
+
+def test_a_bad_lora_option_is_one_line(tmp_path, capsys):
+    import json
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"text": "In the beginning"}) + "\n")
+    code = main(["train", "--model", "embedded", "--data", str(data), "--out", str(tmp_path / "r"),
+                 "--method", "lora", "--targets", "c_attn"])
+    err = capsys.readouterr().err
+    assert code == 2 and "PEFT's short name: write attn.c_attn" in err and "Traceback" not in err

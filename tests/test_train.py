@@ -150,7 +150,7 @@ def test_full_fine_tuning_trains_a_copy_and_saves_it(model, lm_file, tmp_path):
     data = dataset(model, lm_file)
     before = {k: v.copy() for k, v in model.params.items()}
     history = train(model, data, data, tmp_path / "full",
-                    TrainConfig(steps=4, batch_size=3, lr=1e-3, eval_every=4, trainable="all"), progress=False)
+                    TrainConfig(steps=4, batch_size=3, lr=1e-3, eval_every=4, method="full"), progress=False)
     assert history[-1]["eval"]["loss"] < history[0]["eval"]["loss"]
     for k, v in model.params.items():
         np.testing.assert_array_equal(v, before[k])  # the caller's model is frozen

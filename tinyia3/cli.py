@@ -50,14 +50,14 @@ def cmd_info(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from . import IA3, load_model, load_tokenizer
+    from . import load_adapter, load_model, load_tokenizer
     from .generate import generate
 
     model = load_model(args.model)
     tokenizer = load_tokenizer(args.model)
-    ia3 = IA3.load(args.adapter, model) if args.adapter else None
+    adapter = load_adapter(args.adapter, model) if args.adapter else None
     text = generate(model, tokenizer, args.prompt, max_new_tokens=args.max_new_tokens,
-                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed, adapter=ia3)
+                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed, adapter=adapter)
     print(args.prompt + text)
     return 0
 
@@ -121,12 +121,15 @@ def cmd_train(args) -> int:
     if eval_set is not None and eval_set.kind != train_set.kind:
         raise ValueError(f"--eval-data is a {eval_set.kind!r} dataset but --data is {train_set.kind!r}.")
     terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                          clip=args.clip, eval_every=args.eval_every, save_every=args.save_every,
-                         seed=args.seed, terms=terms)
+                         seed=args.seed, terms=terms, method=args.method, rank=args.rank, alpha=args.alpha,
+                         targets=targets)
     kind = "language modelling" if train_set.kind == "lm" else f"multiple choice (T-Few: {' + '.join(terms)})"
-    print(f"IA³ on {model.source}: {model.config.n_layer} layers, "
-          f"{model.config.n_layer * (2 * model.config.n_embd + model.config.n_inner):,} trainable scales")
+    adapter = config.make_adapter(model)  # checks the method's options before any work
+    print(f"{adapter!r} on {model.source}: {adapter.num_parameters:,} trainable numbers, "
+          f"{100 * adapter.num_parameters / model.num_parameters():.3g} % of the model")
     print(f"task: {kind}; {len(train_set)} training examples" +
           (f", {len(eval_set)} held-out" if eval_set else ", no held-out set (pass --eval-data)"))
     try:
@@ -138,28 +141,31 @@ def cmd_train(args) -> int:
     if len(evals) >= 2:
         print(f"held-out before: {_fmt(evals[0]['eval'])}")
         print(f"held-out after:  {_fmt(evals[-1]['eval'])}")
-    print(f"adapter: {Path(args.out) / 'adapter.safetensors'}  (history: {Path(args.out) / 'history.jsonl'})")
+    result = Path(args.out) / ("adapter.safetensors" if args.method in ("ia3", "lora") else "model")
+    print(f"{'adapter' if args.method in ('ia3', 'lora') else 'model'}: {result}  (history: {Path(args.out) / 'history.jsonl'})")
     return 0
 
 
 def cmd_eval(args) -> int:
-    from . import IA3, load_model, load_tokenizer
+    from . import load_adapter, load_model, load_tokenizer
     from .data import load_dataset
     from .train import evaluate
 
     model = load_model(args.model)
     dataset = load_dataset(args.data, load_tokenizer(args.model), model.config.n_positions)
-    ia3 = IA3.load(args.adapter, model) if args.adapter else None
+    ia3 = load_adapter(args.adapter, model) if args.adapter else None
     print(f"{args.data} ({len(dataset)} examples) on {args.model}"
           f"{' + ' + args.adapter if args.adapter else ' (no adapter)'}: {_fmt(evaluate(model, ia3, dataset))}")
     return 0
 
 
 def cmd_inspect(args) -> int:
-    from . import IA3
+    from . import IA3, load_adapter
 
-    ia3 = IA3.load(args.adapter)
+    ia3 = load_adapter(args.adapter)
     print(f"{args.adapter}: {ia3!r}, base model {ia3.base_model!r}")
+    if not isinstance(ia3, IA3):
+        return _inspect_lora(ia3, args)
     print(f"channels inhibited (scale < {1 - args.tol:g}) and amplified (> {1 + args.tol:g}):")
     print(f"{'vector':<6} {'layer':>5} {'channels':>8} {'inhibited':>9} {'of them <0':>10} {'amplified':>9} "
           f"{'min':>7} {'mean':>7} {'max':>7}")
@@ -181,19 +187,30 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def _inspect_lora(lora, args) -> int:
+    print("the update ΔW = (alpha / r) · A B of each target and layer: its Frobenius norm, its largest "
+          "singular value, and that direction's share of ΔW's energy")
+    print(f"{'target':<12} {'layer':>5} {'r':>3} {'|ΔW|':>9} {'top σ':>9} {'top share':>9}")
+    for r in lora.summary():
+        print(f"{r['target']:<12} {r['layer']:>5} {r['r']:>3} {r['norm']:>9.4f} {r['top']:>9.4f} {r['top_share']:>9.1%}")
+    if args.png:
+        raise ValueError("--png draws IA³ scale heatmaps; a LoRA adapter has no per-channel scales to draw.")
+    return 0
+
+
 def _one_line(text: str, width: int) -> str:
     text = text.replace("\n", " ⏎ ")
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def cmd_compare(args) -> int:
-    from . import IA3, load_model, load_tokenizer
+    from . import load_adapter, load_model, load_tokenizer
     from .data import load_groups
     from .forms import read_prompts, style_shift
     from .train import evaluate
 
     model, tokenizer = load_model(args.model), load_tokenizer(args.model)
-    adapter = IA3.load(args.adapter, model)
+    adapter = load_adapter(args.adapter, model)
     prompts, form = read_prompts(args.prompts)
     rows = style_shift(model, tokenizer, adapter, prompts, form, args.max_new_tokens)
     print(f"greedy continuations ({args.max_new_tokens} tokens) of {len(rows)} prompts from {args.prompts}; "
@@ -259,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None,
                    help="sample only among the likeliest tokens whose probabilities add up to p")
     p.add_argument("--seed", type=int, default=None, help="random seed, for repeatable samples")
-    p.add_argument("--adapter", help="an IA³ adapter to apply: a .safetensors file from `tinyia3 train` "
-                                     "or a PEFT IA³ folder")
+    p.add_argument("--adapter", help="an IA³ or LoRA adapter to apply: a .safetensors file from "
+                                     "`tinyia3 train` or a PEFT folder")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("gradcheck", help="check the IA³ gradients against finite differences",
@@ -295,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "answer), ul (unlikelihood of wrong ones), ln (length-normalised ranking); default all")
     p.add_argument("--seed", type=int, default=0, help="random seed for the batch order (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--method", choices=("ia3", "lora", "bitfit", "full"), default="ia3",
+                   help="what trains: IA³ vectors (default), LoRA pairs, BitFit biases, or every weight")
+    p.add_argument("--rank", type=int, default=8, help="LoRA rank r (default 8)")
+    p.add_argument("--alpha", type=float, default=16.0, help="LoRA alpha; the update is scaled by alpha / r (default 16)")
+    p.add_argument("--targets", default="attn.c_attn",
+                   help="LoRA: comma-separated linears from attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj "
+                        "(default attn.c_attn)")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("eval", help="held-out loss (and accuracy for multiple choice)",
@@ -302,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "loss and perplexity, or rank-classification accuracy for multiple choice.")
     _add_model(p)
     p.add_argument("--data", required=True, help="dataset, .jsonl")
-    p.add_argument("--adapter", help="an IA³ adapter (.safetensors file or PEFT folder); default: none")
+    p.add_argument("--adapter", help="an IA³ or LoRA adapter (.safetensors file or PEFT folder); default: none")
     p.set_defaults(run=cmd_eval)
 
     p = sub.add_parser("inspect", help="how many channels an adapter inhibits or amplifies",

@@ -133,6 +133,18 @@ class LoRA:
                     {t: np.stack([g[f"{t}.lora"][1] for g in blocks]) for t in self.targets},
                     self.alpha, self.base_model)
 
+    def summary(self) -> list[dict]:
+        """Per target and layer: the size of the update ΔW = scaling · A B and how much of it lies
+        in its largest direction (a LoRA update has at most r directions)."""
+        rows = []
+        for t in self.targets:
+            for i in range(self.n_layer):
+                s = np.linalg.svd(self.scaling * (self.a[t][i] @ self.b[t][i]), compute_uv=False)[: self.r]
+                energy = float((s ** 2).sum())
+                rows.append({"target": t, "layer": i, "r": self.r, "norm": float(np.sqrt(energy)),
+                             "top": float(s[0]), "top_share": float(s[0] ** 2 / energy) if energy else 0.0})
+        return rows
+
     def merge_into(self, model):
         """W + (alpha / r) · A B for every target: the same function with no LoRA at inference."""
         from .model import GPT2

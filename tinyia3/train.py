@@ -1,11 +1,13 @@
-"""Fine-tuning IA³ vectors: batches, AdamW steps, evaluation, checkpoints, resume.
+"""Fine-tuning: batches, AdamW steps, evaluation, checkpoints, resume, for every method.
 
 The recipe is the paper's (Liu et al. 2022: Adafactor/Adam at lr 3e-3, linear decay after a
-warm-up of 6 % of the steps) scaled down to a laptop. Only the IA³ vectors train; the model is
-frozen. Everything is seeded: the same command gives the same adapter.
+warm-up of 6 % of the steps) scaled down to a laptop. By default only the IA³ vectors train and
+the model is frozen; LoRA, BitFit and full fine-tuning run in the same loop (config.method).
+Everything is seeded: the same command gives the same adapter.
 
 A run folder holds:
-    adapter.safetensors   the latest good adapter (IA3.load reads it)
+    adapter.safetensors   the latest good adapter, IA³ or LoRA (tinyia3.load_adapter reads it)
+    model/                instead, for bitfit and full: the fine-tuned model, merged
     state.safetensors     adapter + optimiser moments + step, for --resume
     history.jsonl         one line per step: loss, learning rate, gradient norm, evaluations
 Files are replaced atomically, so an interrupted run never leaves a half-written one.
@@ -22,8 +24,10 @@ import numpy as np
 
 from .checkpoint import read_safetensors, write_atomic
 from .data import Dataset, lm_batch, mc_batch
+from .bitfit import BitFit
 from .full import FullFineTune
 from .ia3 import IA3
+from .lora import LoRA
 from .losses import TFEW_TERMS, loss, loss_and_grad, predict, tfew_loss_and_grad, tfew_loss_and_scores
 from .model import GPT2
 from .optim import AdamW, clip_by_global_norm, warmup_linear_lr
@@ -40,10 +44,25 @@ class TrainConfig:
     save_every: int = 50
     seed: int = 0
     terms: tuple = TFEW_TERMS  # multiple choice only: which T-Few losses to add up
-    trainable: str = "ia3"  # "all": full fine-tuning of every weight, for comparison with IA³
+    method: str = "ia3"  # "ia3", "lora", "bitfit" or "full" (every weight, for comparison)
+    rank: int = 8  # LoRA only
+    alpha: float = 16.0  # LoRA only: scaling = alpha / rank
+    targets: tuple = ("attn.c_attn",)  # LoRA only
+
+    def make_adapter(self, model):
+        """A fresh parameter set for this method (a private copy of the weights for bitfit, full)."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, found {self.method!r}.")
+        if self.method == "lora":
+            return LoRA.init(model, self.rank, self.alpha, self.targets, seed=self.seed)
+        return {"ia3": IA3.ones, "bitfit": BitFit.of, "full": FullFineTune.of}[self.method](model)
 
     def warmup_steps(self) -> int:
         return self.warmup if self.warmup is not None else max(1, round(0.06 * self.steps))
+
+
+METHODS = ("ia3", "lora", "bitfit", "full")
+ADAPTER_FILES = ("ia3", "lora")  # saved as an adapter file; bitfit and full as a merged model folder
 
 
 class TrainingStopped(RuntimeError):
@@ -75,7 +94,7 @@ def step_loss_and_grad(model: GPT2, adapter, dataset: Dataset, index, terms=TFEW
     return total, grads.named()
 
 
-def evaluate(model: GPT2, ia3, dataset: Dataset, batch_size=16, terms=TFEW_TERMS) -> dict:
+def evaluate(model: GPT2, adapter, dataset: Dataset, batch_size=16, terms=TFEW_TERMS) -> dict:
     """Held-out numbers. LM: mean loss per scored token (and perplexity).
     Multiple choice: rank-classification accuracy and the mean T-Few loss per example."""
     results = {}
@@ -84,7 +103,7 @@ def evaluate(model: GPT2, ia3, dataset: Dataset, batch_size=16, terms=TFEW_TERMS
         for start in range(0, len(dataset), batch_size):
             ids, attention_mask, loss_mask = lm_batch(dataset.examples[start:start + batch_size])
             n = int((loss_mask[:, 1:] * attention_mask[:, 1:]).sum())
-            total += loss(model, ia3, ids, loss_mask, attention_mask) * n
+            total += loss(model, adapter, ids, loss_mask, attention_mask) * n
             count += n
         results["loss"] = total / count
         results["perplexity"] = math.exp(results["loss"])
@@ -93,7 +112,7 @@ def evaluate(model: GPT2, ia3, dataset: Dataset, batch_size=16, terms=TFEW_TERMS
     for start in range(0, len(dataset), batch_size):
         examples = dataset.examples[start:start + batch_size]
         batch = mc_batch(examples)
-        batch_loss, scores = tfew_loss_and_scores(model, ia3, batch, terms)  # one forward for both
+        batch_loss, scores = tfew_loss_and_scores(model, adapter, batch, terms)  # one forward for both
         correct += int((predict(scores, batch) == batch.labels).sum())
         total += batch_loss * len(examples)
     results["accuracy"] = correct / len(dataset)
@@ -114,8 +133,9 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
           resume=False, progress=True, log=print) -> list[dict]:
     """Train IA³ vectors on train_set; returns the history (also in out/history.jsonl).
 
-    config.trainable="all" fine-tunes every weight of a private copy of the model instead, and
-    writes it to out/model/ (the caller's model is never changed).
+    config.method picks what trains: "ia3" (default) and "lora" write out/adapter.safetensors;
+    "bitfit" (biases) and "full" (every weight) train a private copy and write it merged to
+    out/model/ (the caller's model is never changed).
     """
     from tqdm import tqdm
 
@@ -124,18 +144,13 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state_path, adapter_path, history_path = out / "state.safetensors", out / "adapter.safetensors", out / "history.jsonl"
-    if config.trainable == "ia3":
-        adapter = IA3.ones(model)
-    elif config.trainable == "all":
-        adapter = FullFineTune.of(model)  # a private copy: the caller's model is never changed
-    else:
-        raise ValueError(f"trainable must be 'ia3' or 'all', found {config.trainable!r}.")
+    adapter = config.make_adapter(model)
     params = adapter.named()  # views: the optimiser updates the adapter's own arrays
-    ia3 = adapter if config.trainable == "ia3" else None
+    as_file = config.method in ADAPTER_FILES
 
     def save_result():
-        if ia3 is not None:
-            ia3.save(adapter_path)
+        if as_file:
+            adapter.save(adapter_path)
         else:
             save_model(adapter.merge_into(model), out / "model")
 
@@ -168,7 +183,7 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
         write_atomic(history_path, lambda p: p.write_text(text))
 
     warmup = config.warmup_steps()
-    desc = "IA³ fine-tuning" if ia3 is not None else "full fine-tuning"
+    desc = {"ia3": "IA³", "lora": "LoRA", "bitfit": "BitFit", "full": "full"}[config.method] + " fine-tuning"
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=desc,
                unit="step", disable=not progress)
     for step in bar:
@@ -179,7 +194,7 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
             flush()
             raise TrainingStopped(
                 f"Step {step + 1}: the loss is {loss_value} (or a gradient is not finite). Training "
-                f"stopped; the last good {'adapter' if ia3 is not None else 'model'} is in {out}. "
+                f"stopped; the last good {'adapter' if as_file else 'model'} is in {out}. "
                 "Try a lower --lr, or check the data."
             )
         norm = clip_by_global_norm(grads, config.clip)
