@@ -277,3 +277,32 @@ def test_embedded_model_is_trained_not_random():
     model = tinyia3.load_model("embedded")
     ids = np.array(tinyia3.load_tokenizer("embedded").encode("Yahweh spoke to Moses, saying, Speak to the children of Israel."))
     assert tinyia3.loss(model, None, ids) < 3.5
+
+
+def test_embedded_model_keeps_its_contract():
+    """GPT-2 shape with context >= 256, a float16 file of at most 40 MiB in the hub layout."""
+    folder = hub.EMBEDDED_DIR
+    assert (folder / "model.safetensors").stat().st_size <= 40 * 2**20
+    tensors, _ = read_safetensors(folder / "model.safetensors")
+    assert {t.dtype for t in tensors.values()} == {np.dtype(np.float16)}
+    model = tinyia3.load_model("embedded")
+    assert model.config.n_positions >= 256 and model.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_embedded_model_knows_every_register():
+    """Held-out loss of each register it was pre-trained on (data/datasets/registers_heldout.jsonl,
+    40 passages each), float32: below 5.5 nats everywhere, and each near what metrics.json says."""
+    import json
+
+    from tinyia3.data import load_groups
+    from tinyia3.train import evaluate
+
+    model, tokenizer = tinyia3.load_model("embedded"), tinyia3.load_tokenizer("embedded")
+    groups = load_groups(hub.EMBEDDED_DIR.parent / "datasets" / "registers_heldout.jsonl", tokenizer, model.config.n_positions)
+    metrics = json.loads((hub.EMBEDDED_DIR / "metrics.json").read_text())
+    assert set(groups) == set(metrics["registers"]) and len(groups) >= 4
+    for name, group in groups.items():
+        value = evaluate(model, None, group)["loss"]
+        assert value < 5.5, (name, value)
+        assert abs(value - metrics["registers"][name]["heldout_loss"]) < 0.5, (name, value)

@@ -156,3 +156,22 @@ def test_full_fine_tuning_trains_a_copy_and_saves_it(model, lm_file, tmp_path):
         np.testing.assert_array_equal(v, before[k])  # the caller's model is frozen
     tuned = tinyia3.load_model(tmp_path / "full" / "model")
     assert evaluate(tuned, None, data)["loss"] == pytest.approx(history[-1]["eval"]["loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"clip": -1.0}, "clip must be a positive finite number"),
+    ({"clip": 0.0}, "clip must be a positive finite number"),
+    ({"lr": 0.0}, "lr must be a positive finite number"),
+    ({"lr": -1e-2}, "lr must be a positive finite number"),
+    ({"lr": float("nan")}, "lr must be a positive finite number"),
+    ({"warmup": -3}, "warmup must be an integer from 0 to steps - 1"),
+    ({"steps": 0}, "steps must be a positive integer"),
+    ({"batch_size": 0}, "batch-size must be a positive integer"),
+    ({"eval_every": 0}, "eval-every must be a positive integer"),
+    ({"method": "prefix"}, "method must be one of ia3, lora, bitfit, full"),
+    ({"terms": ("lm", "xx")}, "terms must be a non-empty subset"),
+    ({"rank": True}, "rank must be a positive integer"),
+])
+def test_every_setting_is_checked_where_it_enters(bad, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**bad)

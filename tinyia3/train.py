@@ -49,6 +49,21 @@ class TrainConfig:
     alpha: float = 16.0  # LoRA only: scaling = alpha / rank
     targets: tuple = ("attn.c_attn",)  # LoRA only
 
+    def __post_init__(self):
+        """Every setting checked where it enters: one line saying what was expected and found."""
+        for name in ("steps", "batch_size", "eval_every", "save_every", "rank"):
+            _require(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "a positive integer", getattr(self, name))
+        _require(_is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _require(_is_number(self.lr) and self.lr > 0, "lr", "a positive finite number (e.g. 3e-3)", self.lr)
+        _require(_is_number(self.alpha) and self.alpha > 0, "alpha", "a positive finite number", self.alpha)
+        _require(self.clip is None or (_is_number(self.clip) and self.clip > 0), "clip",
+                 "a positive finite number, or None for no clipping", self.clip)
+        _require(self.warmup is None or (_is_int(self.warmup) and 0 <= self.warmup < self.steps), "warmup",
+                 f"an integer from 0 to steps - 1 = {self.steps - 1} (or None: 6 % of the steps)", self.warmup)
+        _require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
+        unknown = set(self.terms) - set(TFEW_TERMS)
+        _require(bool(self.terms) and not unknown, "terms", f"a non-empty subset of {', '.join(TFEW_TERMS)}", self.terms)
+
     def make_adapter(self, model):
         """A fresh parameter set for this method (a private copy of the weights for bitfit, full)."""
         if self.method not in METHODS:
@@ -63,6 +78,19 @@ class TrainConfig:
 
 METHODS = ("ia3", "lora", "bitfit", "full")
 ADAPTER_FILES = ("ia3", "lora")  # saved as an adapter file; bitfit and full as a merged model folder
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _require(ok: bool, name: str, expected: str, found) -> None:
+    if not ok:
+        raise ValueError(f"{name.replace('_', '-')} must be {expected}; found {found!r}.")
 
 
 class TrainingStopped(RuntimeError):

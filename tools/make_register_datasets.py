@@ -15,6 +15,8 @@ Files (all small excerpts; the sources' licences are in data/datasets/README.md)
                              form (tinyia3/forms.py)
   registers_heldout.jsonl    {"text", "register"}: 40 held-out passages per register, for the
                              held-out loss of every register before and after a fine-tune
+  support_desk_prompts.jsonl {"prompt", "form": "support"}: every third prompt of
+                             support_desk_heldout.jsonl, for the support desk's style shift
 
 Also prints how often tinyia3.forms.is_drama fires on plain held-out text of each register
 (its false-positive rate), recorded in data/datasets/README.md.
@@ -68,6 +70,29 @@ def passages(blocks: list[str], tok, rng, n: int, max_tokens: int) -> list[str]:
             out.append(text)
     if len(out) < n:
         sys.exit(f"only {len(out)} passages of <= {max_tokens} tokens found, expected {n}")
+    return out
+
+
+def line_windows(register: str, tok, rng, n: int, max_tokens: int) -> list[str]:
+    """n non-overlapping windows of the held-out text as it is (blank lines kept), each
+    starting at a line start and ending at a line end, 64 to max_tokens tokens long."""
+    lines = "\n\n".join(documents(register, "heldout")).split("\n")
+    used, out = np.zeros(len(lines), bool), []
+    for start in rng.permutation(len(lines)):
+        if len(out) == n:
+            break
+        if not lines[start].strip() or used[start]:
+            continue
+        end, text = start, lines[start]
+        while end + 1 < len(lines) and not used[end + 1] and len(tok.encode(text + "\n" + lines[end + 1])) <= max_tokens:
+            end += 1
+            text += "\n" + lines[end]
+        text = text.rstrip("\n")
+        if len(tok.encode(text)) >= max_tokens // 2:
+            used[start:end + 1] = True
+            out.append(text)
+    if len(out) < n:
+        sys.exit(f"only {len(out)} windows of {max_tokens // 2}-{max_tokens} tokens found in {register}, expected {n}")
     return out
 
 
@@ -130,10 +155,10 @@ def main(argv=None) -> int:
     write_jsonl(OUT / "drama_style_prompts.jsonl", [{"prompt": o, "form": "drama"} for o in shared_openings(30)])
     records = []
     for r in REGISTERS:
-        blocks = [b for d in documents(r, "heldout") for b in d.split("\n\n")]
-        lines = [line for b in blocks for line in b.split("\n") if line.strip()]
-        records += [{"text": t, "register": r} for t in passages(lines, tok, rng, 40, 128)]
+        records += [{"text": t, "register": r} for t in line_windows(r, tok, rng, 40, 128)]
     write_jsonl(OUT / "registers_heldout.jsonl", records)
+    support = [json.loads(line) for line in open(OUT / "support_desk_heldout.jsonl", encoding="utf-8")]
+    write_jsonl(OUT / "support_desk_prompts.jsonl", [{"prompt": r["prompt"], "form": "support"} for r in support[::3]])
     rates = false_positive_rates(tok, rng)
     print("is_drama on 400 random 48-token held-out windows: " +
           ", ".join(f"{r} {v:.1%}" for r, v in rates.items()))
