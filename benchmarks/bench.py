@@ -7,6 +7,7 @@ For each shape (batch × tokens) it measures, each in a fresh process so that pe
 the task's own:
   forward   logits of the batch, no activation record (inference);
   step      one IA³ training step: forward with record, backward to the IA³ vectors, Adam;
+  lora-step one LoRA training step (r = 8 on attn.c_attn, alpha 16): backward to A and B, Adam;
   generate  tokens per second of greedy decoding with a KV cache (prompt 16, 64 new tokens).
 Times are medians over --repeats runs; the two implementations alternate run by run so that
 both see the same machine state. GFLOP/s counts the matrix products a step needs, and is also
@@ -31,7 +32,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SHAPES = [(1, 128), (8, 128), (4, 512)]
-TASKS = ["forward", "step", "generate"]
+TASKS = ["forward", "step", "lora-step", "generate"]
+LORA = dict(r=8, alpha=16, targets=("attn.c_attn",))
 PROMPT, NEW_TOKENS = 16, 64
 
 
@@ -50,7 +52,7 @@ def matmul_flops(task: str, B: int, T: int, L=12, C=768, V=50257) -> float:
     head = 2 * C * V
     if task == "forward":
         return B * T * (per_token_blocks + head)
-    if task == "step":
+    if task in ("step", "lora-step"):  # LoRA's r = 8 products add < 1 %: not counted
         backward = L * (24 * C * C + 8 * T * C) + head
         return B * T * (per_token_blocks + head + backward)
     raise ValueError(task)
@@ -90,11 +92,12 @@ def worker_tinyia3(task, B, T, repeats):
             t = time.perf_counter()
             model.logits(ids, ia3)
             times.append(time.perf_counter() - t)
-    elif task == "step":
-        opt = AdamW(ia3.named(), lr=3e-3)
+    elif task in ("step", "lora-step"):
+        adapter = ia3 if task == "step" else tinyia3.LoRA.init(model, LORA["r"], LORA["alpha"], LORA["targets"])
+        opt = AdamW(adapter.named(), lr=3e-3)
         for i in range(repeats + 1):  # the first step is the warm-up
             t = time.perf_counter()
-            _, grads = tinyia3.loss_and_grad(model, ia3, ids)
+            _, grads = tinyia3.loss_and_grad(model, adapter, ids)
             opt.step(grads.named())
             if i:
                 times.append(time.perf_counter() - t)
@@ -110,14 +113,19 @@ def worker_tinyia3(task, B, T, repeats):
 
 def worker_peer(task, B, T, repeats):
     import torch
-    from peft import IA3Config, get_peft_model
+    from peft import IA3Config, LoraConfig, get_peft_model
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
     model = GPT2LMHeadModel(GPT2Config(attn_implementation="sdpa")).float()
-    model = get_peft_model(model, IA3Config(task_type="CAUSAL_LM", target_modules=["c_attn", "mlp.c_proj"],
-                                            feedforward_modules=["mlp.c_proj"]))
+    if task == "lora-step":
+        config = LoraConfig(task_type="CAUSAL_LM", r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=0.0,
+                            target_modules=list(LORA["targets"]), fan_in_fan_out=True)
+    else:
+        config = IA3Config(task_type="CAUSAL_LM", target_modules=["c_attn", "mlp.c_proj"],
+                           feedforward_modules=["mlp.c_proj"])
+    model = get_peft_model(model, config)
     ids = torch.randint(0, 50257, (B, T))
     times = []
     if task == "forward":
@@ -128,7 +136,7 @@ def worker_peer(task, B, T, repeats):
                 t = time.perf_counter()
                 model(ids).logits
                 times.append(time.perf_counter() - t)
-    elif task == "step":
+    elif task in ("step", "lora-step"):
         model.train()
         for module in model.modules():  # same maths as tinyia3: no dropout
             if isinstance(module, torch.nn.Dropout):

@@ -16,14 +16,15 @@ pytestmark = pytest.mark.slow  # each builds a 124M-parameter GPT-2-small-shaped
 def test_bench_writes_table_json_and_chart(tmp_path):
     out = tmp_path / "results"
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--shapes", "1x8",
-                          "--tasks", "forward,generate", "--repeats", "1", "--out", str(out)],
+                          "--tasks", "forward,lora-step,generate", "--repeats", "1", "--out", str(out)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.loads(Path(f"{out}.json").read_text())["results"]
-    forward, generate = results
+    forward, lora, generate = results
     assert (forward["task"], forward["batch"], forward["seq"]) == ("forward", 1, 8)
     assert len(forward["all_seconds"]) == 2 and forward["seconds"] > 0 and forward["peak_rss_mb"] > 100
     assert 0 < forward["share_of_sgemm"] < 1.5
+    assert lora["task"] == "lora-step" and lora["seconds"] > 0 and lora["gflop"] > forward["gflop"]
     assert generate["tokens_per_s"] > 0
     assert Path(f"{out}.png").stat().st_size > 10_000
     assert re.search(r"^forward +1x8 \| +[\d.]+ s", Path(f"{out}.txt").read_text(), flags=re.M)

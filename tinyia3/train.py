@@ -213,7 +213,7 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
     warmup = config.warmup_steps()
     desc = {"ia3": "IA³", "lora": "LoRA", "bitfit": "BitFit", "full": "full"}[config.method] + " fine-tuning"
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=desc,
-               unit="step", disable=not progress)
+               unit="step", disable=None if progress else True)  # None: no bar when not a terminal
     for step in bar:
         index = batch_indices(len(train_set), step, config.batch_size, config.seed)
         loss_value, grads = step_loss_and_grad(model, adapter, train_set, index, config.terms)
