@@ -58,7 +58,7 @@ def _matmul_2d_flops(x, w):
     return 2.0 * x.size * w.shape[-1]  # (N, in) @ (in, out): 2·N·in·out
 
 
-def _head_flops(model, hidden_rows, targets, dnll=None, trainable="ia3"):
+def _head_flops(model, hidden_rows, targets, dnll=None, *rest):
     # The product head_nll does itself: d hidden = d logits @ wte, (N, V) @ (V, C), when a gradient is asked for.
     return 0.0 if dnll is None else 2.0 * hidden_rows.size * model.config.vocab_size
 

@@ -184,3 +184,69 @@ def test_summary_counts_inhibited_amplified_and_sign_flipped(model, tmp_path, ca
     assert main(["inspect", str(path)]) == 0
     printed = capsys.readouterr().out
     assert "1 scale is negative: those channels are sign-flipped" in printed
+
+
+# -- the adapter seam: what the model refuses or repairs -------------------------------------------
+
+
+class _OneSite:
+    """A minimal adapter of the seam: one named site in block 0."""
+
+    def __init__(self, site, value):
+        self.site, self.value, self.dtype = site, value, value.dtype
+
+    def check_fits(self, config):
+        pass
+
+    def astype(self, dtype):
+        return _OneSite(self.site, self.value.astype(dtype))
+
+    def sites(self, model):
+        from tinyia3.model import Sites
+
+        return Sites([{self.site: self.value}] + [{} for _ in range(model.config.n_layer - 1)], {})
+
+    def gradients(self, blocks, top):
+        return blocks[0][self.site]
+
+
+def test_a_misspelled_site_is_refused_not_ignored(tiny):
+    with pytest.raises(ValueError, match="puts 'ln_2.wieght' into block 0: no such site"):
+        tiny.logits(np.array([1, 2, 3]), _OneSite("ln_2.wieght", np.ones(tiny.config.n_embd)))
+
+
+def test_any_site_of_the_seam_gets_its_gradient(tiny, batch):
+    """A one-site adapter on a layer norm's gain: the seam needs nothing adapter-specific."""
+    from tinyia3.gradcheck import TOLERANCE_F64, numerical_gradient, rel_error
+
+    ids, loss_mask, attention_mask = batch
+    adapter = _OneSite("ln_2.weight", np.array(tiny.params["h.0.ln_2.weight"]))
+    _, grad = tinyia3.loss_and_grad(tiny, adapter, ids, loss_mask, attention_mask)
+    numeric = numerical_gradient(lambda: tinyia3.loss(tiny, adapter, ids, loss_mask, attention_mask), adapter.value)
+    assert rel_error(grad, numeric) < TOLERANCE_F64
+
+
+def test_an_adapter_of_mixed_dtypes_runs_in_the_model_s_dtype(batch):
+    from conftest import tiny_model
+
+    ids, loss_mask, attention_mask = batch
+    model = tiny_model(np.float32)
+    lora = tinyia3.LoRA.random(model, seed=1)
+    lora.b["attn.c_attn"] = lora.b["attn.c_attn"].astype(np.float64)  # as a hand-edited file could be
+    _, grads = tinyia3.loss_and_grad(model, lora, ids, loss_mask, attention_mask)
+    assert grads.a["attn.c_attn"].dtype == grads.b["attn.c_attn"].dtype == np.float32
+
+
+def test_a_full_fine_tune_merges_into_a_copy(tiny):
+    full = tinyia3.FullFineTune.of(tiny)
+    merged = tinyia3.merge(tiny, full)
+    full.params["h.0.mlp.c_fc.bias"] += 1.0  # a later optimiser step
+    np.testing.assert_array_equal(merged.params["h.0.mlp.c_fc.bias"], tiny.params["h.0.mlp.c_fc.bias"])
+
+
+def test_a_model_folder_given_as_an_adapter_says_what_it_is(tiny, tmp_path):
+    from tinyia3.checkpoint import save_model
+
+    folder = save_model(tiny, tmp_path / "model")
+    with pytest.raises(ValueError, match="is a model folder .* Pass it as the model"):
+        tinyia3.load_adapter(folder)

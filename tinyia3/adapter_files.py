@@ -117,6 +117,9 @@ def load_adapter(path, model=None):
     from .lora import LoRA
 
     path = Path(path)
+    if path.is_dir() and (path / "config.json").is_file() and not (path / PEFT_CONFIG).is_file():
+        raise ValueError(f"{path} is a model folder (config.json + model.safetensors), not an adapter: a BitFit or "
+                         "full fine-tune is saved merged into a model. Pass it as the model (--model), with no adapter.")
     if path.is_dir():
         peft_type = read_peft_config(path).get("peft_type")
         kinds = {"IA3": IA3, "LORA": LoRA}

@@ -112,7 +112,7 @@ def _fmt(results: dict) -> str:
 def cmd_train(args) -> int:
     from . import load_model, load_tokenizer
     from .data import load_dataset
-    from .train import TrainConfig, TrainingStopped, train
+    from .train import ADAPTER_FILES, TrainConfig, TrainingStopped, train
 
     model = load_model(args.model)
     tokenizer = load_tokenizer(args.model)
@@ -130,6 +130,7 @@ def cmd_train(args) -> int:
     adapter = config.make_adapter(model)  # checks the method's options before any work
     print(f"{adapter!r} on {model.source}: {adapter.num_parameters:,} trainable numbers, "
           f"{100 * adapter.num_parameters / model.num_parameters():.3g} % of the model")
+    del adapter  # train() makes its own: for --method full a second copy of every weight would stay alive
     print(f"task: {kind}; {len(train_set)} training examples" +
           (f", {len(eval_set)} held-out" if eval_set else ", no held-out set (pass --eval-data)"))
     try:
@@ -141,8 +142,9 @@ def cmd_train(args) -> int:
     if len(evals) >= 2:
         print(f"held-out before: {_fmt(evals[0]['eval'])}")
         print(f"held-out after:  {_fmt(evals[-1]['eval'])}")
-    result = Path(args.out) / ("adapter.safetensors" if args.method in ("ia3", "lora") else "model")
-    print(f"{'adapter' if args.method in ('ia3', 'lora') else 'model'}: {result}  (history: {Path(args.out) / 'history.jsonl'})")
+    as_file = args.method in ADAPTER_FILES
+    result = Path(args.out) / ("adapter.safetensors" if as_file else "model")
+    print(f"{'adapter' if as_file else 'model'}: {result}  (history: {Path(args.out) / 'history.jsonl'})")
     return 0
 
 

@@ -70,7 +70,9 @@ class FullFineTune:
         """The model with these weights: a full fine-tune is its own merged model."""
         from .model import GPT2
 
-        return GPT2(model.config, dict(self.params), source=f"{model.source}, fully fine-tuned", name=model.name)
+        self.check_fits(model.config)
+        params = {k: v.astype(model.dtype) for k, v in self.params.items()}  # a copy: later steps leave it alone
+        return GPT2(model.config, params, source=f"{model.source}, fully fine-tuned", name=model.name)
 
     def __repr__(self) -> str:
         return f"FullFineTune({len(self.params)} tensors, {self.num_parameters:,} parameters, dtype={self.dtype})"

@@ -105,7 +105,10 @@ class IA3:
         expected = {"l_k": (config.n_layer, config.n_embd), "l_v": (config.n_layer, config.n_embd),
                     "l_ff": (config.n_layer, config.n_inner), "l_q": (config.n_layer, config.n_embd)}
         for name, vec in self.named().items():
-            if not isinstance(vec, np.ndarray) or vec.shape != expected[name]:
+            if not isinstance(vec, np.ndarray):
+                raise TypeError(f"IA3 vector {name} must be a NumPy array, found {type(vec).__name__}: "
+                                "build adapters with IA3.ones(model) or IA3.random(model).")
+            if vec.shape != expected[name]:
                 raise ValueError(
                     f"IA3 vector {name} has shape {list(vec.shape)}, but this model "
                     f"(n_layer={config.n_layer}, n_embd={config.n_embd}, n_inner={config.n_inner}) "

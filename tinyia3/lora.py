@@ -44,6 +44,10 @@ class LoRA:
     alpha: float
     base_model: str | None = None
 
+    def __post_init__(self):
+        _check_rank(self.r, self.alpha)
+        self.alpha = float(self.alpha)  # a Python float: scaling stays one, and the file stores it plainly
+
     @classmethod
     def init(cls, model, r=8, alpha=16, targets=("attn.c_attn",), seed=0, dtype=None) -> "LoRA":
         """PEFT's initialisation: A ~ U(−1/√in, 1/√in) (Kaiming-uniform, a = √5), B = 0."""
@@ -165,7 +169,7 @@ class LoRA:
 
         c = self.shape
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": self.base_model or "",
-                    "r": self.r, "alpha": repr(self.alpha), "targets": ",".join(self.targets), **c}
+                    "r": self.r, "alpha": repr(float(self.alpha)), "targets": ",".join(self.targets), **c}
         return write_file(path, self.named(), metadata)
 
     @property
@@ -184,7 +188,11 @@ class LoRA:
         path = Path(path)
         lora = _load_peft(path) if path.is_dir() else _load_file(path)
         if model is not None:
-            lora.check_fits(model.config)
+            try:
+                lora.check_fits(model.config)
+            except ValueError as err:
+                raise ValueError(f"Adapter {path} was made for {lora.base_model!r}, not this model "
+                                 f"({getattr(model, 'name', None)!r}): {err} Load the base model it was trained on.") from None
             lora = lora.astype(model.dtype)
         return lora
 
@@ -223,7 +231,8 @@ def _check_targets(targets) -> tuple[str, ...]:
 def _check_rank(r, alpha):
     if not isinstance(r, (int, np.integer)) or isinstance(r, bool) or r < 1:
         raise ValueError(f"LoRA rank r must be a positive integer, found {r!r}.")
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not math.isfinite(alpha) or alpha <= 0:
+    if not isinstance(alpha, (int, float, np.integer, np.floating)) or isinstance(alpha, bool) \
+            or not math.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"LoRA alpha must be a positive number, found {alpha!r}.")
 
 
@@ -243,12 +252,16 @@ def _load_file(path: Path) -> LoRA:
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} holds a {meta.get('format')!r} adapter, not LoRA: load it with "
                          "tinyia3.load_adapter(path), which reads every kind.")
-    targets = _check_targets(meta.get("targets", "").split(","))
+    if not meta.get("targets"):
+        raise ValueError(f"Adapter {path} is damaged: its metadata names no targets.")
+    targets = _check_targets(meta["targets"].split(","))
     try:
         a = {t: np.array(tensors[f"{t}.lora_A"]) for t in targets}
         b = {t: np.array(tensors[f"{t}.lora_B"]) for t in targets}
     except KeyError as missing:
         raise ValueError(f"Adapter {path} is damaged: it lacks {missing.args[0]}.") from None
+    if "alpha" not in meta:
+        raise ValueError(f"Adapter {path} is damaged: its metadata has no alpha.")
     lora = LoRA(a, b, float(meta["alpha"]), meta.get("base_model") or None)
     if str(lora.r) != meta.get("r"):
         raise ValueError(f"Adapter {path} is damaged: its rank {lora.r} disagrees with its metadata r={meta.get('r')}.")
@@ -260,9 +273,12 @@ def _load_peft(folder: Path) -> LoRA:
     from .adapter_files import peft_key_parts, read_peft
 
     tensors, config = read_peft(folder, "LORA")
-    if config.get("use_dora") or config.get("use_rslora") or config.get("rank_pattern") or config.get("alpha_pattern"):
-        raise ValueError(f"{folder}: DoRA, rsLoRA and per-layer ranks are not implemented in tinyia3; "
-                         "export a plain LoRA (use_dora=False, use_rslora=False, one r and lora_alpha).")
+    special = [k for k in ("use_dora", "use_rslora", "rank_pattern", "alpha_pattern", "layers_to_transform",
+                           "layers_pattern", "lora_bias") if config.get(k)]
+    if special:
+        raise ValueError(f"{folder}: {special[0]} is set; DoRA, rsLoRA, per-layer ranks, a subset of layers and "
+                         "LoRA biases are not implemented in tinyia3. Export a plain LoRA on every layer "
+                         "(one r and lora_alpha).")
     pairs = {}
     for key, value in tensors.items():
         layer, module, tensor = peft_key_parts(key, folder, "attn.c_attn.lora_A.weight")

@@ -145,7 +145,7 @@ def loss_and_grad(model: GPT2, adapter, ids, loss_mask=None, attention_mask=None
 def _require_adapter(adapter):
     if adapter is None:
         raise ValueError("A gradient needs something to train: pass an adapter (tinyia3.IA3.ones(model), "
-                         "LoRA.init(model), BitFit.zeros(model) or FullFineTune.of(model)).")
+                         "LoRA.init(model), BitFit.of(model) or FullFineTune.of(model)).")
 
 
 def loss(model: GPT2, adapter, ids, loss_mask=None, attention_mask=None) -> float:

@@ -70,7 +70,7 @@ class BlockCache(NamedTuple):
     """Every activation a block's backward reads, by name. B, T, C, F, H, D as in ops.
 
     `sites` holds the caches of what the adapter added, by site: "l_k" -> ScaleCache,
-    "attn.c_attn.lora" -> LoRACache, … and the adapter's values for this block under "values"."""
+    "attn.c_attn.lora" -> LoRACache, …"""
 
     ln_1: ops.LayerNormCache  # xhat (B, T, C), rstd (B, T, 1), g (C,)
     c_attn: ops.LinearCache  # input a = ln_1(x) (or None when its weight is frozen), weight (C, 3C)
@@ -89,7 +89,7 @@ class ForwardCache:
 
     ids: np.ndarray  # (B, T)
     pos: np.ndarray  # (B, T) position ids (shifted for left padding)
-    sites: Sites | None = None  # what the adapter put into the model, cast to its dtype
+    sites: Sites | None = None  # what the adapter put into the model, in the model's dtype
     blocks: list[BlockCache] = field(default_factory=list)
     ln_f: ops.LayerNormCache | None = None
 
@@ -181,14 +181,34 @@ class GPT2:
         upcast a float32 forward); the empty Sites for no adapter."""
         if adapter is None:
             return Sites([{} for _ in range(self.config.n_layer)], {})
-        missing = [m for m in ("check_fits", "sites", "gradients", "astype", "dtype") if not hasattr(adapter, m)]
+        # Looked up on the class (or the instance's own dict): hasattr(adapter, "dtype") would call
+        # a property, and an AttributeError inside it would read as "no dtype".
+        missing = [m for m in ("check_fits", "sites", "gradients", "astype", "dtype")
+                   if not hasattr(type(adapter), m) and m not in getattr(adapter, "__dict__", {})]
         if missing:
             raise TypeError(f"Expected an adapter (tinyia3.IA3, LoRA, BitFit or FullFineTune), found "
                             f"{type(adapter).__name__}, which has no {', '.join(missing)}.")
         adapter.check_fits(self.config)
-        if adapter.dtype != self.dtype:
-            adapter = adapter.astype(self.dtype)
-        return adapter.sites(self)
+        sites = adapter.sites(self)
+        for i, block in enumerate(sites.blocks):
+            unknown = [s for s in block if s not in self.blocks[i] and s not in IA3_SITES
+                       and s not in {f"{name}.lora" for name in LINEARS}]
+            if unknown:
+                raise ValueError(f"{type(adapter).__name__} puts {unknown[0]!r} into block {i}: no such site. Expected "
+                                 f"a block weight name (e.g. 'ln_2.weight'), one of {', '.join(IA3_SITES)}, or "
+                                 f"'<linear>.lora' with linear one of {', '.join(LINEARS)}.")
+        unknown = [s for s in sites.top if s not in TOP_SITES]
+        if unknown:
+            raise ValueError(f"{type(adapter).__name__} puts {unknown[0]!r} at the top: expected some of {', '.join(TOP_SITES)}.")
+        return Sites([{s: self._cast(v) for s, v in block.items()} for block in sites.blocks],
+                     {s: self._cast(v) for s, v in sites.top.items()})
+
+    def _cast(self, value):
+        """A site's value in the model's dtype (each array: an adapter may mix dtypes); a no-op
+        when it already is."""
+        if isinstance(value, tuple):  # a LoRA pair (A, B, scaling)
+            return tuple(self._cast(v) if isinstance(v, np.ndarray) else v for v in value)
+        return value.astype(self.dtype, copy=False)
 
     # -- backward --------------------------------------------------------------------------------
 
@@ -216,7 +236,10 @@ class GPT2:
         if "wte.weight" in sites.top or "wpe.weight" in sites.top:
             top_grads["wte.weight"], top_grads["wpe.weight"] = ops.embedding_backward_weights(
                 dx, record.ids, record.pos, self.params["wte.weight"].shape, self.params["wpe.weight"].shape)
-            if dwte_head is not None:
+            if "wte.weight" in sites.top:
+                if dwte_head is None:
+                    raise ValueError("This adapter trains wte, which is also the LM head: pass the head's share "
+                                     "of its gradient as dwte_head (losses.head_nll computes it).")
                 top_grads["wte.weight"] += dwte_head
         top_grads = {k: v for k, v in top_grads.items() if k in sites.top}
         return adapter.gradients(block_grads, top_grads)
@@ -424,7 +447,9 @@ def _linear_backward(dy, bc: BlockCache, name, p, g, need_dx):
     if not need_dx:
         return None
     dx = ops.linear_backward(dy, cache)
-    return dx + dx_lora if lora else dx
+    if lora:
+        dx += dx_lora
+    return dx
 
 
 def _layer_norm_grads(dy, cache, p, name, g):

@@ -88,6 +88,18 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _comparable(settings: dict) -> dict:
+    """A run's settings as resume compares them: JSON types, runs saved before `method`
+    existed read as their method, and LoRA's options only for LoRA."""
+    settings = json.loads(json.dumps(settings))  # tuples become lists, as in the saved copy
+    if "trainable" in settings:  # saved by tinyia3 before 0.2: trainable "ia3" or "all"
+        settings["method"] = {"all": "full"}.get(settings.pop("trainable"), "ia3")
+    if settings.get("method", "ia3") != "lora":
+        for key in ("rank", "alpha", "targets"):
+            settings.pop(key, None)
+    return settings
+
+
 def _require(ok: bool, name: str, expected: str, found) -> None:
     if not ok:
         raise ValueError(f"{name.replace('_', '-')} must be {expected}; found {found!r}.")
@@ -159,7 +171,7 @@ def _save_state(path: Path, params: dict, opt: AdamW, step: int, config: TrainCo
 
 def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config: TrainConfig,
           resume=False, progress=True, log=print) -> list[dict]:
-    """Train IA³ vectors on train_set; returns the history (also in out/history.jsonl).
+    """Fine-tune on train_set (IA³ vectors by default); returns the history (also in out/history.jsonl).
 
     config.method picks what trains: "ia3" (default) and "lora" write out/adapter.safetensors;
     "bitfit" (biases) and "full" (every weight) train a private copy and write it merged to
@@ -189,8 +201,7 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
             raise FileNotFoundError(f"--resume: no checkpoint {state_path}. Train without --resume to start, "
                                     "or pass the --out folder of the run to continue.")
         tensors, metadata = read_safetensors(state_path)
-        saved = json.loads(metadata["config"])
-        now = json.loads(json.dumps(asdict(config)))  # tuples become lists, as in the saved copy
+        saved, now = _comparable(json.loads(metadata["config"])), _comparable(asdict(config))
         changed = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
         if changed:
             raise ValueError(f"--resume with different settings than the saved run: "
