@@ -9,7 +9,7 @@ from tinyia3 import IA3, generate, load_model, load_tokenizer
 from tinyia3.checkpoint import save_model
 from tinyia3.cli import main
 from tinyia3.data import DatasetError, load_groups
-from tinyia3.forms import check, early_modern_words, is_drama, is_support, read_prompts, style_shift
+from tinyia3.forms import check, early_modern_words, is_drama, is_signed, is_support, read_prompts, style_shift
 
 from conftest import tiny_model
 
@@ -44,12 +44,19 @@ def test_elisions_count_but_modern_contractions_do_not():
     assert early_modern_words("I'd say you'd know; we'd go") == set()
 
 
-def test_support_form_needs_the_greeting_and_the_signature():
-    reply = " Hi Laura,\nThat usually means notifications are off.\n— Sam at Lumen Support"
-    assert is_support(reply) and is_support(reply, "Laura")
-    assert not is_support(reply, "Tom")
-    assert not is_support(" Hi Laura,\nNo signature here.")
-    assert not is_support("Hello Laura,\n— Sam at Lumen Support")
+def test_support_shape_is_the_greeting_and_numbered_steps():
+    assert is_support(" Hi,\nThat is off.\n1. Open Settings.\n2. Allow it.")
+    assert is_support(" Hi Laura,\n1. Open Settings.")
+    assert not is_support(" Hi Laura,\nNo steps here.")
+    assert not is_support("Hello Laura,\n1. Open Settings.")
+
+
+def test_the_signed_form_needs_the_name_and_the_signature():
+    reply = " Hi Laura,\nThat usually means notifications are off.\n1. Open Settings.\n— Sam at Lumen Support"
+    assert is_signed(reply) and is_signed(reply, "Laura")
+    assert not is_signed(reply, "Tom")
+    assert not is_signed(reply.replace("— Sam at Lumen Support", ""))
+    assert not is_signed(reply.replace("Hi Laura", "Hi"))
 
 
 def test_unknown_form_is_refused():

@@ -6,7 +6,9 @@ out here, so that a student can read each count off the printed generations.
 
     drama    a speaker line as the plays print them ("HAMLET." alone on a line), or at least
              two different early-modern words (thou, thee, thy, hath, doth, 'tis, call'd, …)
-    support  Lumen Notes' house style: the reply opens "Hi <name>," and signs
+    support  Lumen Notes' house shape: the reply opens with the greeting "Hi" (a name may
+             follow) and a comma, and has numbered steps (a line starting "1.")
+    signed   the full house style: "Hi <name>," with a name, the steps, and the signature
              "— Sam at Lumen Support"
 
 How often each check fires on plain held-out text of every register (its false-positive rate)
@@ -41,13 +43,18 @@ def is_drama(text: str) -> bool:
     return bool(SPEAKER_LINE.search(text)) or len(early_modern_words(text)) >= 2
 
 
-def is_support(text: str, name: str | None = None) -> bool:
-    """Opens 'Hi <name>,' (any name if none given) and contains the signature."""
+def is_support(text: str) -> bool:
+    """Opens with the greeting 'Hi' (a name may follow) and a comma, and has a step '1.'."""
+    return bool(re.match(r"^\s*Hi( [A-Z][a-z]+)?,", text)) and bool(re.search(r"^\s*1\. ", text, re.MULTILINE))
+
+
+def is_signed(text: str, name: str | None = None) -> bool:
+    """The full house style: 'Hi <name>,' (the given name, or any), steps, and the signature."""
     opening = rf"^\s*Hi {re.escape(name)}," if name else r"^\s*Hi [A-Z][a-z]+,"
-    return bool(re.match(opening, text)) and "— Sam at Lumen Support" in text
+    return bool(re.match(opening, text)) and is_support(text) and "— Sam at Lumen Support" in text
 
 
-FORMS = {"drama": is_drama, "support": is_support}
+FORMS = {"drama": is_drama, "support": is_support, "signed": is_signed}
 
 
 def check(form: str, text: str) -> bool:

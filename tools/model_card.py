@@ -26,7 +26,7 @@ SOURCES = {
     "technical": ("Python 3.11 documentation (reST sources, markup stripped)", "Debian `python3.11-doc`",
                   "PSF licence"),
     "plain": ("WordNet 3.0 glosses and example sentences", "Debian `wordnet-base`",
-              "WordNet 3.0 licence (permissive; its notice is kept in the corpus' provenance.json)"),
+              "WordNet 3.0 licence (permissive; its notice: data/datasets/WORDNET_LICENSE)"),
 }
 TARGET_LOSS, SCRIPTURE_BEFORE = 5.0, 4.04
 
