@@ -153,6 +153,13 @@ Held-out loss during training (24 fixed windows per register; the table above us
 small models do; sampling reads as the register's English:
 
 {samples()}
+
+## What an IA³ fine-tune does to it
+
+Measured in [data/datasets/README.md](../datasets/README.md): an adapter trained on one
+register lowers that register's held-out loss and raises the others'; the support desk's
+house shape (greeting, numbered steps) is taken by most greedy replies only at learning rates
+that flip the sign of many scales, and no reply reaches the name or the signature.
 """
     (EMBEDDED / "README.md").write_text(text, encoding="utf-8")
     print(f"wrote {EMBEDDED / 'README.md'}")
