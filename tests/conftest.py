@@ -27,6 +27,18 @@ def tiny_model(dtype=np.float64, seed=1, **overrides) -> GPT2:
 
 
 @pytest.fixture
+def no_weight_gradients(monkeypatch):
+    """Make every weight-gradient function of ops raise: a step of IA³, LoRA or BitFit must not call one."""
+    from tinyia3 import ops
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a weight gradient was computed in a step that trains no weight")
+
+    for name in ("linear_backward_weights", "layer_norm_backward_weights", "embedding_backward_weights"):
+        monkeypatch.setattr(ops, name, forbidden)
+
+
+@pytest.fixture
 def tiny():
     return tiny_model()
 

@@ -72,12 +72,7 @@ def test_gradient_at_ones_is_not_enough():
     assert rel_error(forgetful_dx, ops.ia3_scale_backward(dout, (x, l))[0]) > 1e-2
 
 
-def test_ia3_step_does_no_weight_gradient_work(tiny, batch, monkeypatch):
-    def forbidden(*args, **kwargs):
-        raise AssertionError("a weight gradient was computed during an IA³ step")
-
-    for name in ("linear_backward_weights", "layer_norm_backward_weights", "embedding_backward_weights"):
-        monkeypatch.setattr(ops, name, forbidden)
+def test_ia3_step_does_no_weight_gradient_work(tiny, batch, no_weight_gradients):
     ids, loss_mask, attention_mask = batch
     loss_value, grads = loss_and_grad(tiny, tinyia3.IA3.random(tiny, seed=1), ids, loss_mask, attention_mask)
     assert np.isfinite(loss_value) and isinstance(grads, tinyia3.IA3)

@@ -20,59 +20,67 @@ from .config import GPT2Config
 
 
 @dataclass
-class FullFineTune:
-    params: dict  # {checkpoint name: array}, every weight of the model
-    base_model: str | None = None
+class WeightSubset:
+    """Some of the model's own weights, trained in place of the frozen ones: the base of full
+    fine-tuning (all of them) and BitFit (the biases). Names are the checkpoint's."""
 
-    @classmethod
-    def of(cls, model, copy: bool = True) -> "FullFineTune":
-        params = {k: np.array(v) for k, v in model.params.items()} if copy else model.params
-        return cls(params, base_model=getattr(model, "name", None))
+    params: dict  # {checkpoint name: array}
+    base_model: str | None = None
 
     def named(self) -> dict[str, np.ndarray]:
         return self.params
 
     @property
     def dtype(self):
-        return self.params["wte.weight"].dtype
+        return next(iter(self.params.values())).dtype
 
     @property
     def num_parameters(self) -> int:
         return sum(v.size for v in self.params.values())
 
-    def astype(self, dtype) -> "FullFineTune":
-        return FullFineTune({k: v.astype(dtype) for k, v in self.params.items()}, self.base_model)
+    def astype(self, dtype):
+        return type(self)({k: v.astype(dtype) for k, v in self.params.items()}, self.base_model)
 
     def check_fits(self, config: GPT2Config) -> None:
         from .checkpoint import expected_shapes
 
         expected = expected_shapes(config)
-        wrong = sorted(set(expected) ^ set(self.params)) or [k for k in expected if self.params[k].shape != expected[k]]
+        wrong = [k for k, v in self.params.items() if expected.get(k) != getattr(v, "shape", None)]
         if wrong:
-            raise ValueError(f"FullFineTune does not fit this model (n_layer={config.n_layer}, n_embd={config.n_embd}): "
-                             f"{wrong[0]} is missing, extra or of another shape. Make it with FullFineTune.of(model).")
+            raise ValueError(f"{type(self).__name__}: {wrong[0]} is not a weight of this model's shape "
+                             f"(n_layer={config.n_layer}, n_embd={config.n_embd}). Make it with "
+                             f"{type(self).__name__}.of(model).")
 
     def sites(self, model):
-        """Every block weight at its site, and the embeddings and ln_f at the top."""
+        """Each block weight at its site, the embeddings and ln_f at the top."""
         from .model import TOP_SITES, Sites
 
         blocks = [{name[len(f"h.{i}."):]: v for name, v in self.params.items() if name.startswith(f"h.{i}.")}
                   for i in range(model.config.n_layer)]
-        return Sites(blocks, {name: self.params[name] for name in TOP_SITES})
+        return Sites(blocks, {name: self.params[name] for name in TOP_SITES if name in self.params})
 
-    def gradients(self, blocks: list[dict], top: dict) -> "FullFineTune":
+    def gradients(self, blocks: list[dict], top: dict):
         grads = dict(top)
         for i, block in enumerate(blocks):
             grads.update({f"h.{i}.{name}": g for name, g in block.items()})
-        return FullFineTune(grads, self.base_model)
+        return type(self)(grads, self.base_model)
 
     def merge_into(self, model):
-        """The model with these weights: a full fine-tune is its own merged model."""
+        """The model with these weights in place of its own (a checked copy in the model's dtype)."""
         from .model import GPT2
 
         self.check_fits(model.config)
-        params = {k: v.astype(model.dtype) for k, v in self.params.items()}  # a copy: later steps leave it alone
-        return GPT2(model.config, params, source=f"{model.source}, fully fine-tuned", name=model.name)
+        params = {**model.params, **{k: v.astype(model.dtype) for k, v in self.params.items()}}
+        return GPT2(model.config, params, source=f"{model.source} + {type(self).__name__}", name=model.name)
 
     def __repr__(self) -> str:
-        return f"FullFineTune({len(self.params)} tensors, {self.num_parameters:,} parameters, dtype={self.dtype})"
+        return f"{type(self).__name__}({len(self.params)} tensors, {self.num_parameters:,} parameters, dtype={self.dtype})"
+
+
+class FullFineTune(WeightSubset):
+    """Every weight of the model."""
+
+    @classmethod
+    def of(cls, model, copy: bool = True) -> "FullFineTune":
+        params = {k: np.array(v) for k, v in model.params.items()} if copy else model.params
+        return cls(params, base_model=getattr(model, "name", None))
