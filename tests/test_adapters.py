@@ -190,16 +190,14 @@ def test_summary_counts_inhibited_amplified_and_sign_flipped(model, tmp_path, ca
 
 
 class _OneSite:
-    """A minimal adapter of the seam: one named site in block 0."""
+    """A minimal adapter of the seam, which asks for check_fits, sites and gradients only: one
+    named site in block 0."""
 
     def __init__(self, site, value):
-        self.site, self.value, self.dtype = site, value, value.dtype
+        self.site, self.value = site, value
 
     def check_fits(self, config):
         pass
-
-    def astype(self, dtype):
-        return _OneSite(self.site, self.value.astype(dtype))
 
     def sites(self, model):
         from tinyia3.model import Sites

@@ -23,6 +23,7 @@ PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"
 PEFT_PREFIX = "base_model.model.transformer.h."
 PEFT_VERSION = "0.21.2"  # the version whose format this mirrors (tests/fixtures)
+KINDS = {"tinyia3-ia3": "IA³", "tinyia3-lora": "LoRA"}  # tinyia3's file formats and what they hold
 
 
 def write_file(path, tensors: dict, metadata: dict) -> Path:
@@ -38,10 +39,14 @@ def write_file(path, tensors: dict, metadata: dict) -> Path:
     return path
 
 
-def read_file(path: Path) -> tuple[dict, dict]:
-    """The tensors and metadata of a tinyia3 adapter file; a clear error for anything else."""
+def read_file(path: Path, expected_format: str | None = None) -> tuple[dict, dict]:
+    """The tensors and metadata of a tinyia3 adapter file (of expected_format, when given); a
+    clear error for a missing path, another file or another kind of adapter."""
     from .checkpoint import read_safetensors
 
+    if not path.is_file():
+        raise FileNotFoundError(f"Adapter {path} does not exist. Expected a .safetensors file written by "
+                                "tinyia3 (adapter.save) or a PEFT adapter folder.")
     try:
         tensors, metadata = read_safetensors(path)
     except ValueError as err:
@@ -49,6 +54,9 @@ def read_file(path: Path) -> tuple[dict, dict]:
     if not str(metadata.get("format", "")).startswith("tinyia3-"):
         raise ValueError(f"{path} is not a tinyia3 adapter (its metadata format is {metadata.get('format')!r}, "
                          "expected 'tinyia3-ia3' or 'tinyia3-lora'). A PEFT adapter is a folder: pass the folder.")
+    if expected_format is not None and metadata["format"] != expected_format:
+        raise ValueError(f"{path} holds a {metadata['format']!r} adapter, not {KINDS[expected_format]}: load it "
+                         "with tinyia3.load_adapter(path), which reads every kind.")
     return tensors, metadata
 
 
@@ -102,7 +110,9 @@ def peft_key_parts(key: str, weights_path, expected: str) -> tuple[int, str, str
     if not key.startswith(PEFT_PREFIX):
         raise ValueError(f"{weights_path}: unexpected tensor {key!r}; expected GPT-2 keys {PEFT_PREFIX}N.{expected}.")
     layer, rest = key[len(PEFT_PREFIX):].split(".", 1)
-    for module in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
+    from .model import LINEARS
+
+    for module in LINEARS:
         if rest.startswith(module + "."):
             return int(layer), module, rest[len(module) + 1:]
     raise ValueError(f"{weights_path}: tensor {key!r} is on a module tinyia3 does not know; expected "
@@ -126,17 +136,12 @@ def load_adapter(path, model=None):
         if peft_type not in kinds:
             raise ValueError(f"{path} holds a {peft_type!r} adapter; tinyia3 reads IA3 and LORA adapters.")
         return kinds[peft_type].load(path, model)
-    if not path.is_file():
-        raise FileNotFoundError(f"Adapter {path} does not exist. Expected a .safetensors file written by "
-                                "tinyia3 (adapter.save) or a PEFT adapter folder.")
-    fmt = read_file(path)[1].get("format")
-    return {"tinyia3-ia3": IA3, "tinyia3-lora": LoRA}[fmt].load(path, model) if fmt in ("tinyia3-ia3", "tinyia3-lora") \
-        else _unknown_format(path, fmt)
-
-
-def _unknown_format(path, fmt):
-    raise ValueError(f"{path}: adapter format {fmt!r} is not one this version of tinyia3 reads "
-                     "(tinyia3-ia3, tinyia3-lora).")
+    kinds = {"tinyia3-ia3": IA3, "tinyia3-lora": LoRA}
+    fmt = read_file(path)[1]["format"]
+    if fmt not in kinds:
+        raise ValueError(f"{path}: adapter format {fmt!r} is not one this version of tinyia3 reads "
+                         f"({', '.join(kinds)}).")
+    return kinds[fmt].load(path, model)
 
 
 def merge(model, adapter):

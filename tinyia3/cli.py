@@ -155,9 +155,9 @@ def cmd_eval(args) -> int:
 
     model = load_model(args.model)
     dataset = load_dataset(args.data, load_tokenizer(args.model), model.config.n_positions)
-    ia3 = load_adapter(args.adapter, model) if args.adapter else None
+    adapter = load_adapter(args.adapter, model) if args.adapter else None
     print(f"{args.data} ({len(dataset)} examples) on {args.model}"
-          f"{' + ' + args.adapter if args.adapter else ' (no adapter)'}: {_fmt(evaluate(model, ia3, dataset))}")
+          f"{' + ' + args.adapter if args.adapter else ' (no adapter)'}: {_fmt(evaluate(model, adapter, dataset))}")
     return 0
 
 
@@ -190,13 +190,13 @@ def cmd_inspect(args) -> int:
 
 
 def _inspect_lora(lora, args) -> int:
+    if args.png:
+        raise ValueError("--png draws IA³ scale heatmaps; a LoRA adapter has no per-channel scales to draw.")
     print("the update ΔW = (alpha / r) · A B of each target and layer: its Frobenius norm, its largest "
           "singular value, and that direction's share of ΔW's energy")
     print(f"{'target':<12} {'layer':>5} {'r':>3} {'|ΔW|':>9} {'top σ':>9} {'top share':>9}")
     for r in lora.summary():
         print(f"{r['target']:<12} {r['layer']:>5} {r['r']:>3} {r['norm']:>9.4f} {r['top']:>9.4f} {r['top_share']:>9.1%}")
-    if args.png:
-        raise ValueError("--png draws IA³ scale heatmaps; a LoRA adapter has no per-channel scales to draw.")
     return 0
 
 
@@ -256,6 +256,8 @@ def cmd_check(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train import METHODS
+
     parser = argparse.ArgumentParser(
         prog="tinyia3",
         description="GPT-2 with IA³ fine-tuning, written by hand in NumPy. "
@@ -314,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "answer), ul (unlikelihood of wrong ones), ln (length-normalised ranking); default all")
     p.add_argument("--seed", type=int, default=0, help="random seed for the batch order (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--method", choices=("ia3", "lora", "bitfit", "full"), default="ia3",
+    p.add_argument("--method", choices=METHODS, default="ia3",
                    help="what trains: IA³ vectors (default), LoRA pairs, BitFit biases, or every weight")
     p.add_argument("--rank", type=int, default=8, help="LoRA rank r (default 8)")
     p.add_argument("--alpha", type=float, default=16.0, help="LoRA alpha; the update is scaled by alpha / r (default 16)")

@@ -58,7 +58,7 @@ FORMS = {"drama": is_drama, "support": is_support, "signed": is_signed}
 
 
 def check(form: str, text: str) -> bool:
-    """Whether text takes the named form ("drama" or "support")."""
+    """Whether text takes the named form (a key of FORMS)."""
     if form not in FORMS:
         raise ValueError(f"Unknown form {form!r}: expected one of {', '.join(FORMS)}.")
     return FORMS[form](text)

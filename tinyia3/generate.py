@@ -55,8 +55,9 @@ def generate_ids(model: GPT2, ids, max_new_tokens=50, temperature=1.0, top_k=Non
     rng = np.random.default_rng(seed)
     n_positions = model.config.n_positions
     new = []
-    wte = model.head_weight(adapter)  # the LM head (an adapter that trains wte has its own)
-    hidden, _, past = model.forward(ids, adapter)  # the whole prompt once
+    sites = model.sites(adapter)  # checked and cast once, not at every token
+    wte = model.head_weight(sites)  # the LM head (an adapter that trains wte has its own)
+    hidden, _, past = model.forward(ids, sites)  # the whole prompt once
     for step in range(max_new_tokens):
         token = sample_next(model.lm_head(hidden[0, -1], wte), temperature, top_k, top_p, rng)
         if eos_token_id is not None and token == eos_token_id:
@@ -68,7 +69,7 @@ def generate_ids(model: GPT2, ids, max_new_tokens=50, temperature=1.0, top_k=Non
             warnings.warn(f"Stopped after {len(new)} new tokens: the context of {n_positions} tokens is full.",
                           stacklevel=2)
             break
-        hidden, _, past = model.forward(np.array([token]), adapter, past=past)  # one token, cached k, v
+        hidden, _, past = model.forward(np.array([token]), sites, past=past)  # one token, cached k, v
     return np.array(new, dtype=np.int64)
 
 

@@ -197,11 +197,8 @@ def load(path, model=None) -> IA3:
     path = Path(path)
     if path.is_dir():
         ia3 = _load_peft(path)
-    elif path.is_file():
-        tensors, metadata = read_file(path)
-        if metadata.get("format") != FORMAT:
-            raise ValueError(f"{path} holds a {metadata.get('format')!r} adapter, not IA³: load it with "
-                             "tinyia3.load_adapter(path), which reads every kind.")
+    else:
+        tensors, metadata = read_file(path, FORMAT)
         missing = [n for n in NAMES if n not in tensors]
         if missing:
             raise ValueError(f"Adapter {path} is damaged: it lacks {', '.join(missing)}.")
@@ -209,9 +206,6 @@ def load(path, model=None) -> IA3:
                   base_model=metadata.get("base_model") or None)
         if ia3.shape != {k: int(metadata.get(k, -1)) for k in ia3.shape}:
             raise ValueError(f"Adapter {path} is damaged: its vectors {ia3.shape} disagree with its metadata.")
-    else:
-        raise FileNotFoundError(f"Adapter {path} does not exist. Expected a .safetensors file written by "
-                                "tinyia3 (ia3.save) or a PEFT adapter folder.")
     if model is not None:
         c = model.config
         if ia3.shape != {"n_layer": c.n_layer, "n_embd": c.n_embd, "n_inner": c.n_inner}:
@@ -280,8 +274,6 @@ def merge(model, ia3: IA3):
         (l ⊙ h) W2    = h (diag(l) W2)             FFN: rows of mlp.c_proj; its bias is untouched
     Any adapter: tinyia3.merge(model, adapter) calls adapter.merge_into(model).
     """
-    if not isinstance(ia3, IA3):
-        return ia3.merge_into(model)
     from .model import GPT2
 
     ia3.check_fits(model.config)

@@ -22,19 +22,19 @@ from pathlib import Path
 import numpy as np
 
 from .config import GPT2Config
+from .model import LINEARS as TARGETS  # the four linear layers a LoRA pair can sit on
 
-TARGETS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 FORMAT = "tinyia3-lora"
 FORMAT_VERSION = "1"
 
 
 def target_shape(config: GPT2Config, target: str) -> tuple[int, int]:
-    """(in, out) of a target's Conv1D weight."""
-    C, F = config.n_embd, config.n_inner
-    shapes = {"attn.c_attn": (C, 3 * C), "attn.c_proj": (C, C), "mlp.c_fc": (C, F), "mlp.c_proj": (F, C)}
-    if target not in shapes:
+    """(in, out) of a target's Conv1D weight, as the checkpoint stores it."""
+    from .checkpoint import expected_shapes
+
+    if target not in TARGETS:
         raise ValueError(f"Unknown LoRA target {target!r}: expected some of {', '.join(TARGETS)}.")
-    return shapes[target]
+    return expected_shapes(config)[f"h.0.{target}.weight"]
 
 
 @dataclass
@@ -51,6 +51,8 @@ class LoRA:
     @classmethod
     def init(cls, model, r=8, alpha=16, targets=("attn.c_attn",), seed=0, dtype=None) -> "LoRA":
         """PEFT's initialisation: A ~ U(−1/√in, 1/√in) (Kaiming-uniform, a = √5), B = 0."""
+        from .ia3 import _config_and_dtype
+
         config, dtype = _config_and_dtype(model, dtype)
         targets, rng = _check_targets(targets), np.random.default_rng(seed)
         _check_rank(r, alpha)
@@ -236,22 +238,10 @@ def _check_rank(r, alpha):
         raise ValueError(f"LoRA alpha must be a positive number, found {alpha!r}.")
 
 
-def _config_and_dtype(model_or_config, dtype):
-    from .ia3 import _config_and_dtype as find
-
-    return find(model_or_config, dtype)
-
-
 def _load_file(path: Path) -> LoRA:
     from .adapter_files import read_file
 
-    if not path.is_file():
-        raise FileNotFoundError(f"Adapter {path} does not exist. Expected a .safetensors file written by "
-                                "tinyia3 (lora.save) or a PEFT LoRA folder.")
-    tensors, meta = read_file(path)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} holds a {meta.get('format')!r} adapter, not LoRA: load it with "
-                         "tinyia3.load_adapter(path), which reads every kind.")
+    tensors, meta = read_file(path, FORMAT)
     if not meta.get("targets"):
         raise ValueError(f"Adapter {path} is damaged: its metadata names no targets.")
     targets = _check_targets(meta["targets"].split(","))

@@ -97,10 +97,11 @@ class Scored(NamedTuple):
 
 def _scored_forward(model, adapter, ids, scored, attention_mask, cache=False) -> Scored:
     """Forward pass, then pick the hidden states that predict the scored tokens."""
-    hidden, record, _ = model.forward(ids, adapter, attention_mask, cache=cache)
+    sites = model.sites(adapter)  # checked and cast once, for the forward and the head
+    hidden, record, _ = model.forward(ids, sites, attention_mask, cache=cache)
     rows, targets, row_of = _scored_rows(ids, scored)
-    wte = model.head_weight(adapter)
-    return Scored(hidden, record, rows, targets, row_of, hidden.reshape(-1, hidden.shape[-1])[rows], wte)
+    return Scored(hidden, record, rows, targets, row_of, hidden.reshape(-1, hidden.shape[-1])[rows],
+                  model.head_weight(sites))
 
 
 def _trains_wte(s: Scored) -> bool:

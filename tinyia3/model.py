@@ -17,9 +17,12 @@ The adapter seam. The model imports no adapter type; an adapter (IA3, LoRA, BitF
 FullFineTune) is any object with
 
     adapter.check_fits(config)      raise a clear error if it was made for another shape
-    adapter.dtype, adapter.astype(dtype)
     adapter.sites(model) -> Sites   what it puts at each site: Sites(blocks=[{site: value}], top={...})
     adapter.gradients(blocks, top)  the gradients, {site: grad} per block and top, as an adapter of its type
+
+GPT2.sites(adapter) checks the site names and casts every value to the model's dtype, once;
+forward() takes that Sites in place of the adapter too, so a caller that runs many forwards
+(generation, a loss and its head) prepares it once.
 
 A block's sites are named as in the checkpoint (without "h.i."):
     "attn.c_attn.weight", "ln_1.bias", …   a trained weight: the forward uses the adapter's array
@@ -41,6 +44,7 @@ from .config import GPT2Config
 
 LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 IA3_SITES = ("l_q", "l_k", "l_v", "l_ff")
+LORA_SITES = tuple(f"{name}.lora" for name in LINEARS)
 TOP_SITES = ("wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias")
 
 # Where each site sits in a block, from the bottom: the backward of the lowest block an adapter
@@ -51,12 +55,8 @@ _LEVEL = {"ln_1": LN_1, "attn.c_attn": C_ATTN, "l_q": QUERIES, "l_k": KEYS_VALUE
 
 
 def site_level(site: str) -> int:
-    """How low in its block a site is: "ln_1.bias" -> LN_1, "mlp.c_fc.lora" -> C_FC, "l_k" -> KEYS_VALUES."""
-    key = site if site in _LEVEL else site.rsplit(".", 1)[0]
-    if key not in _LEVEL:
-        raise ValueError(f"Unknown site {site!r}: expected a block weight name, an IA³ vector "
-                         f"({', '.join(IA3_SITES)}) or '<linear>.lora' with linear one of {', '.join(LINEARS)}.")
-    return _LEVEL[key]
+    """How low in its block a (checked) site is: "ln_1.bias" -> LN_1, "mlp.c_fc.lora" -> C_FC, "l_k" -> KEYS_VALUES."""
+    return _LEVEL[site if site in _LEVEL else site.rsplit(".", 1)[0]]
 
 
 class Sites(NamedTuple):
@@ -124,7 +124,8 @@ class GPT2:
         """Final hidden states after ln_f, and the activation record.
 
         ids (T,) or (B, T) int; attention_mask same shape, 1 = token, 0 = padding.
-        adapter: an IA3, LoRA, BitFit or FullFineTune (or None: the bare model).
+        adapter: an IA3, LoRA, BitFit or FullFineTune (or None: the bare model), or the Sites
+        that self.sites(adapter) prepared.
         The record keeps a linear layer's input only when the adapter trains that weight: IA³
         and LoRA need none of them (~10 % less memory; LoRA caches its own input).
         Returns hidden (B, T, C), the ForwardCache (None unless cache=True) and the per-block
@@ -132,7 +133,7 @@ class GPT2:
         `past`: those (k, v) from earlier calls; ids then holds only the new tokens.
         """
         ids, attention_mask = self._check_inputs(ids, attention_mask, past)
-        sites = self.sites(adapter)
+        sites = adapter if isinstance(adapter, Sites) else self.sites(adapter)
         c, top = self.config, {**self._top_weights(), **sites.top}
         T_past = 0 if past is None else past[0][0].shape[2]
         T = ids.shape[1]
@@ -155,14 +156,13 @@ class GPT2:
 
     def logits(self, ids, adapter=None, attention_mask=None):
         """Next-token logits (B, T, vocab_size) in the model's dtype; (T, V) input gives (1, T, V)."""
-        hidden, _, _ = self.forward(ids, adapter, attention_mask)
-        return self.lm_head(hidden, self.head_weight(adapter))
+        sites = self.sites(adapter)
+        hidden, _, _ = self.forward(ids, sites, attention_mask)
+        return self.lm_head(hidden, self.head_weight(sites))
 
-    def head_weight(self, adapter=None) -> np.ndarray:
+    def head_weight(self, sites: Sites) -> np.ndarray:
         """The LM head's weight: it is tied to wte, the adapter's own when it trains wte."""
-        if adapter is None:
-            return self.params["wte.weight"]
-        return self.sites(adapter).top.get("wte.weight", self.params["wte.weight"])
+        return sites.top.get("wte.weight", self.params["wte.weight"])
 
     def lm_head(self, hidden, wte=None):
         """(..., C) -> (..., V) with the tied head wte (V, C), the model's own by default."""
@@ -181,18 +181,16 @@ class GPT2:
         upcast a float32 forward); the empty Sites for no adapter."""
         if adapter is None:
             return Sites([{} for _ in range(self.config.n_layer)], {})
-        # Looked up on the class (or the instance's own dict): hasattr(adapter, "dtype") would call
-        # a property, and an AttributeError inside it would read as "no dtype".
-        missing = [m for m in ("check_fits", "sites", "gradients", "astype", "dtype")
-                   if not hasattr(type(adapter), m) and m not in getattr(adapter, "__dict__", {})]
+        # Looked up on the class: hasattr on the instance would call a property, and an
+        # AttributeError inside it would read as a missing method.
+        missing = [m for m in ("check_fits", "sites", "gradients") if not hasattr(type(adapter), m)]
         if missing:
             raise TypeError(f"Expected an adapter (tinyia3.IA3, LoRA, BitFit or FullFineTune), found "
                             f"{type(adapter).__name__}, which has no {', '.join(missing)}.")
         adapter.check_fits(self.config)
         sites = adapter.sites(self)
         for i, block in enumerate(sites.blocks):
-            unknown = [s for s in block if s not in self.blocks[i] and s not in IA3_SITES
-                       and s not in {f"{name}.lora" for name in LINEARS}]
+            unknown = [s for s in block if s not in self.blocks[i] and s not in IA3_SITES and s not in LORA_SITES]
             if unknown:
                 raise ValueError(f"{type(adapter).__name__} puts {unknown[0]!r} into block {i}: no such site. Expected "
                                  f"a block weight name (e.g. 'ln_2.weight'), one of {', '.join(IA3_SITES)}, or "

@@ -108,9 +108,10 @@ def short_run(shape: str, steps: int) -> dict:
 
 
 def parameters(shape: str) -> int:
-    n_layer, d = (int(v) for v in shape.split("x"))
-    block = 12 * d * d + 13 * d  # c_attn, c_proj, c_fc, mlp.c_proj weights and biases, two layer norms
-    return VOCAB * d + T * d + n_layer * block + 2 * d
+    sys.path.insert(0, str(ROOT / "tools"))
+    from pretrain_embedded import shape_config
+
+    return shape_config(shape).num_parameters()
 
 
 def table(results: dict, budget: int) -> str:
