@@ -118,7 +118,7 @@ PROSE = (
     "Darkness was on the surface of the deep and God's Spirit was hovering over the surface of "
     "the waters. God said, \"Let there be light,\" and there was light. God saw the light, and saw "
     "that it was good. God divided the light from the darkness."
-)  # Genesis 1:1-4, World English Bible (public domain): the embedded model's training text
+)  # Genesis 1:1-4, World English Bible (public domain): one of the embedded model's four registers
 RARE = (
     "Nebuchadnezzar, Zerubbabel and Mephibosheth met in Tiglath-pileser's courtyard; "
     "meanwhile `np.einsum('bhtd,bhsd->bhts', q, k)` computes attention scores, and "

@@ -293,8 +293,9 @@ for i, neuron in zip(chosen, neurons):
 # * The logit lens, `wte @ (ln_f.weight * centred W2[i])`, names the tokens an FFN unit of the
 #   last layer promotes and suppresses. Switching the unit off moves the logits exactly as the
 #   first-order layer-norm formula says: the lens term, plus a temperature-like term along x̂.
-# * IA³ turns such units up or down: that is all it can do, and it is enough to change the
-#   model's style.
+# * IA³ turns such units up or down: that is all it can do. Whether that is enough to change
+#   what the model writes is not measured here: `tinyia3 compare` measures it (the README's
+#   main job).
 #
 # ## Exercises
 #
