@@ -99,7 +99,7 @@ print(f"trainable: {ia3_count:,} scales = {c.n_layer} × ({c.n_embd} + {c.n_embd
 frozen = {name: w.copy() for name, w in model.params.items()}  # to check that training leaves them alone
 config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=max(1, steps // 4),
                      save_every=steps, seed=args.seed)
-support_history = train(model, support_train, support_eval, args.out / "support_desk_run", config, progress=False)
+support_history = train(model, support_train, support_eval, args.out / "support_desk_run", config, progress=False, overwrite=True)
 support_ia3 = tinyia3.IA3.load(args.out / "support_desk_run" / "adapter.safetensors", model)
 
 # %% [markdown]
@@ -172,7 +172,7 @@ if not house_style["with IA³"]:
 mc_steps = 24 if args.quick else 100
 mc_config = TrainConfig(steps=mc_steps, batch_size=8, lr=lr, eval_every=max(1, mc_steps // 4),
                         save_every=mc_steps, seed=args.seed)
-names_history = train(model, names_train, names_heldout, args.out / "bible_names_run", mc_config, progress=False)
+names_history = train(model, names_train, names_heldout, args.out / "bible_names_run", mc_config, progress=False, overwrite=True)
 names_before, names_after = names_history[0]["eval"], names_history[-1]["eval"]
 names_ia3 = tinyia3.IA3.load(args.out / "bible_names_run" / "adapter.safetensors", model)
 print(f"bible_names held-out ({len(names_heldout)} names, half men, half cities; one answer for all scores 50 %):")

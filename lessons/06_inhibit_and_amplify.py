@@ -55,7 +55,7 @@ heldout = load_dataset(DATA / "support_desk_heldout.jsonl", tokenizer, c.n_posit
 steps, batch_size = (12, 4) if args.quick else (30, 8)
 eval_set = Dataset(heldout.kind, heldout.examples[:8], heldout.source)
 config = TrainConfig(steps=steps, batch_size=batch_size, lr=3e-2, eval_every=steps, save_every=steps, seed=args.seed)
-history = train(model, train_set, eval_set, args.out / "run", config, progress=False)
+history = train(model, train_set, eval_set, args.out / "run", config, progress=False, overwrite=True)
 ia3 = tinyia3.IA3.load(args.out / "run" / "adapter.safetensors", model)
 print(ia3)
 print(f"held-out loss {history[0]['eval']['loss']:.4f} -> {history[-1]['eval']['loss']:.4f}")

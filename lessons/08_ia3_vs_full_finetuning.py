@@ -93,7 +93,7 @@ for name, trainable in [("IA³", "ia3"), ("full fine-tuning", "full")]:
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lrs[name], eval_every=max(1, steps // 3),
                          save_every=steps, seed=args.seed, method=trainable)
     t0 = time.perf_counter()
-    histories[name] = train(model, train_set, eval_set, args.out / f"run_{trainable}", config, progress=False)
+    histories[name] = train(model, train_set, eval_set, args.out / f"run_{trainable}", config, progress=False, overwrite=True)
     wall[name] = time.perf_counter() - t0
     print(f"{name}: {steps} steps (with {sum('eval' in h for h in histories[name])} evaluations) "
           f"in {wall[name]:.1f} s\n")

@@ -8,6 +8,7 @@ import pytest
 import tinyia3
 from tinyia3.cli import main
 from tinyia3.data import load_dataset
+from tinyia3.errors import TrainingInterrupted
 from tinyia3.train import TrainConfig, TrainingStopped, batch_indices, evaluate, train
 
 
@@ -93,7 +94,7 @@ def test_resume_continues_exactly_where_it_stopped(model, lm_file, tmp_path, mon
         return original(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "step_loss_and_grad", crash_after_three)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 4 of 6; the last saved step is 3.*--resume"):
         train(model, data, None, tmp_path / "resumed", config, progress=False)
     monkeypatch.setattr(train_module, "step_loss_and_grad", original)
     history = train(model, data, None, tmp_path / "resumed", config, resume=True, progress=False, log=lambda *_: None)
@@ -106,7 +107,7 @@ def test_resume_continues_exactly_where_it_stopped(model, lm_file, tmp_path, mon
 
 def test_resume_without_a_checkpoint(model, lm_file, tmp_path):
     with pytest.raises(FileNotFoundError, match="--resume: no checkpoint"):
-        train(model, dataset(model, lm_file), None, tmp_path / "none", TrainConfig(steps=2), resume=True)
+        train(model, dataset(model, lm_file), None, tmp_path / "none", TrainConfig(steps=2, batch_size=2), resume=True)
 
 
 def test_resume_with_other_settings_is_refused(model, lm_file, tmp_path):
@@ -122,7 +123,7 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_good_adapter(model, lm_file, 
     broken.params["ln_f.weight"] = model.params["ln_f.weight"].copy()
     broken.params["ln_f.weight"][0] = np.nan
     with pytest.raises(TrainingStopped, match="loss is nan.*last good adapter"):
-        train(broken, dataset(model, lm_file), None, tmp_path / "nan", TrainConfig(steps=3), progress=False)
+        train(broken, dataset(model, lm_file), None, tmp_path / "nan", TrainConfig(steps=3, batch_size=2), progress=False)
     kept = tinyia3.IA3.load(tmp_path / "nan" / "adapter.safetensors")
     assert np.all(kept.l_k == 1) and np.all(np.isfinite(kept.l_ff))
 
@@ -142,7 +143,7 @@ def test_cli_train_eval_inspect_generate(lm_file, mc_file, tmp_path, capsys):
     assert (tmp_path / "scales_counts.png").stat().st_size > 0
     assert main(["generate", "Hi", "--adapter", adapter, "--max-new-tokens", "3", "--seed", "0"]) == 0
     assert main(["train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
-    assert main(["train", "--data", str(lm_file), "--out", str(tmp_path / "x"), "--resume"]) == 2
+    assert main(["train", "--data", str(lm_file), "--out", str(tmp_path / "x"), "--resume", "--batch-size", "2"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import read_json_object
+from .errors import FileContentError, MissingFileError
 
 PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"
@@ -45,17 +46,17 @@ def read_file(path: Path, expected_format: str | None = None) -> tuple[dict, dic
     from .checkpoint import read_safetensors
 
     if not path.is_file():
-        raise FileNotFoundError(f"Adapter {path} does not exist. Expected a .safetensors file written by "
+        raise MissingFileError(f"Adapter {path} does not exist. Expected a .safetensors file written by "
                                 "tinyia3 (adapter.save) or a PEFT adapter folder.")
     try:
         tensors, metadata = read_safetensors(path)
     except ValueError as err:
-        raise ValueError(f"Cannot read adapter {path}: {err}") from None
+        raise FileContentError(f"Cannot read adapter {path}: {err}") from None
     if not str(metadata.get("format", "")).startswith("tinyia3-"):
-        raise ValueError(f"{path} is not a tinyia3 adapter (its metadata format is {metadata.get('format')!r}, "
+        raise FileContentError(f"{path} is not a tinyia3 adapter (its metadata format is {metadata.get('format')!r}, "
                          "expected 'tinyia3-ia3' or 'tinyia3-lora'). A PEFT adapter is a folder: pass the folder.")
     if expected_format is not None and metadata["format"] != expected_format:
-        raise ValueError(f"{path} holds a {metadata['format']!r} adapter, not {KINDS[expected_format]}: load it "
+        raise FileContentError(f"{path} holds a {metadata['format']!r} adapter, not {KINDS[expected_format]}: load it "
                          "with tinyia3.load_adapter(path), which reads every kind.")
     return tensors, metadata
 
@@ -81,7 +82,7 @@ def read_peft_config(folder: Path) -> dict:
     """adapter_config.json of a PEFT adapter folder (both of its files must be there)."""
     config_path, weights_path = folder / PEFT_CONFIG, folder / PEFT_WEIGHTS
     if not config_path.is_file() or not weights_path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{folder} is not a PEFT adapter folder: expected {PEFT_CONFIG} and {PEFT_WEIGHTS} "
             f"(found: {', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'})."
         )
@@ -95,27 +96,27 @@ def read_peft(folder: Path, peft_type: str) -> tuple[dict, dict]:
 
     config = read_peft_config(folder)
     if config.get("peft_type") != peft_type:
-        raise ValueError(f"{folder} holds a {config.get('peft_type')!r} adapter, not {peft_type}: load it with "
+        raise FileContentError(f"{folder} holds a {config.get('peft_type')!r} adapter, not {peft_type}: load it with "
                          "tinyia3.load_adapter(folder), which reads every kind tinyia3 knows.")
     weights_path = folder / PEFT_WEIGHTS
     try:
         tensors, _ = read_safetensors(weights_path)
     except ValueError as err:
-        raise ValueError(f"Cannot read adapter {weights_path}: {err}") from None
+        raise FileContentError(f"Cannot read adapter {weights_path}: {err}") from None
     return {k: np.array(v) for k, v in tensors.items()}, config
 
 
 def peft_key_parts(key: str, weights_path, expected: str) -> tuple[int, str, str]:
     """'base_model.model.transformer.h.3.attn.c_attn.lora_A.weight' -> (3, 'attn.c_attn', 'lora_A.weight')."""
     if not key.startswith(PEFT_PREFIX):
-        raise ValueError(f"{weights_path}: unexpected tensor {key!r}; expected GPT-2 keys {PEFT_PREFIX}N.{expected}.")
+        raise FileContentError(f"{weights_path}: unexpected tensor {key!r}; expected GPT-2 keys {PEFT_PREFIX}N.{expected}.")
     layer, rest = key[len(PEFT_PREFIX):].split(".", 1)
     from .model import LINEARS
 
     for module in LINEARS:
         if rest.startswith(module + "."):
             return int(layer), module, rest[len(module) + 1:]
-    raise ValueError(f"{weights_path}: tensor {key!r} is on a module tinyia3 does not know; expected "
+    raise FileContentError(f"{weights_path}: tensor {key!r} is on a module tinyia3 does not know; expected "
                      "attn.c_attn, attn.c_proj, mlp.c_fc or mlp.c_proj.")
 
 
@@ -128,18 +129,18 @@ def load_adapter(path, model=None):
 
     path = Path(path)
     if path.is_dir() and (path / "config.json").is_file() and not (path / PEFT_CONFIG).is_file():
-        raise ValueError(f"{path} is a model folder (config.json + model.safetensors), not an adapter: a BitFit or "
+        raise FileContentError(f"{path} is a model folder (config.json + model.safetensors), not an adapter: a BitFit or "
                          "full fine-tune is saved merged into a model. Pass it as the model (--model), with no adapter.")
     if path.is_dir():
         peft_type = read_peft_config(path).get("peft_type")
         kinds = {"IA3": IA3, "LORA": LoRA}
         if peft_type not in kinds:
-            raise ValueError(f"{path} holds a {peft_type!r} adapter; tinyia3 reads IA3 and LORA adapters.")
+            raise FileContentError(f"{path} holds a {peft_type!r} adapter; tinyia3 reads IA3 and LORA adapters.")
         return kinds[peft_type].load(path, model)
     kinds = {"tinyia3-ia3": IA3, "tinyia3-lora": LoRA}
     fmt = read_file(path)[1]["format"]
     if fmt not in kinds:
-        raise ValueError(f"{path}: adapter format {fmt!r} is not one this version of tinyia3 reads "
+        raise FileContentError(f"{path}: adapter format {fmt!r} is not one this version of tinyia3 reads "
                          f"({', '.join(kinds)}).")
     return kinds[fmt].load(path, model)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import GPT2Config
+from .errors import ArgumentError, FileContentError
 
 # safetensors dtype name -> NumPy dtype. BF16 has no NumPy dtype: it is read as uint16 bits.
 _DTYPES = {
@@ -50,17 +51,17 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
         with open(path, "rb") as f:
             head = f.read(8)
             if len(head) < 8:
-                raise ValueError(f"{path}: {size} bytes is too short to be a safetensors file. {hint}")
+                raise FileContentError(f"{path}: {size} bytes is too short to be a safetensors file. {hint}")
             (n,) = struct.unpack("<Q", head)
             if n > size - 8:
-                raise ValueError(
+                raise FileContentError(
                     f"{path}: header says it is {n} bytes long but the file has {size} bytes. {hint}"
                 )
             header = json.loads(f.read(n))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: the safetensors header is not valid JSON ({err}). {hint}") from None
+        raise FileContentError(f"{path}: the safetensors header is not valid JSON ({err}). {hint}") from None
     if not isinstance(header, dict):
-        raise ValueError(f"{path}: the safetensors header is not a JSON object. {hint}")
+        raise FileContentError(f"{path}: the safetensors header is not a JSON object. {hint}")
     metadata = header.pop("__metadata__", None) or {}
 
     data_start = 8 + n
@@ -72,10 +73,10 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
             shape = tuple(int(d) for d in info["shape"])
             begin, end = (int(o) for o in info["data_offsets"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{path}: tensor {name!r} has a malformed header entry {info!r}. {hint}") from None
+            raise FileContentError(f"{path}: tensor {name!r} has a malformed header entry {info!r}. {hint}") from None
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         if end - begin != nbytes or data_start + end > size:
-            raise ValueError(
+            raise FileContentError(
                 f"{path}: tensor {name!r} ({info['dtype']} {list(shape)}) needs bytes "
                 f"{begin}..{end} of the data section, but the file ends after byte {size - data_start}. "
                 f"{hint}"
@@ -115,7 +116,7 @@ def gpt2_params(tensors: dict[str, np.ndarray], config: GPT2Config, dtype, sourc
                 wte = tensors.get("wte.weight", tensors.get("transformer.wte.weight"))
                 if wte.shape == array.shape and np.array_equal(wte, array):
                     continue
-            raise ValueError(
+            raise FileContentError(
                 f"{source}: lm_head.weight differs from wte.weight. GPT-2 ties its output layer "
                 "to the token embedding and tinyia3 relies on that; this checkpoint is not a plain GPT-2."
             )
@@ -130,21 +131,21 @@ def gpt2_params(tensors: dict[str, np.ndarray], config: GPT2Config, dtype, sourc
             parts.append(f"missing {len(missing)} tensor(s): {', '.join(missing[:6])}" + (" ..." if len(missing) > 6 else ""))
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} tensor(s): {', '.join(unexpected[:6])}" + (" ..." if len(unexpected) > 6 else ""))
-        raise ValueError(
+        raise FileContentError(
             f"{source}: the weights do not match a GPT-2 with n_layer={config.n_layer}: "
             + "; ".join(parts)
             + ". Check that config.json belongs to this model.safetensors."
         )
     for name, shape in expected.items():
         if params[name].shape != shape:
-            raise ValueError(
+            raise FileContentError(
                 f"{source}: tensor {name} has shape {list(params[name].shape)}, but config.json "
                 f"(n_embd={config.n_embd}, n_inner={config.n_inner}, vocab_size={config.vocab_size}, "
                 f"n_positions={config.n_positions}) implies {list(shape)}. The config and the weights "
                 "come from different models."
             )
         if not np.issubdtype(params[name].dtype, np.floating):
-            raise ValueError(f"{source}: tensor {name} has dtype {params[name].dtype}, expected floating point.")
+            raise FileContentError(f"{source}: tensor {name} has dtype {params[name].dtype}, expected floating point.")
     # copy=False keeps a float32 checkpoint memory-mapped (read-only) when the model is float32.
     return {name: params[name].astype(dtype, copy=False) for name in expected}
 
@@ -178,7 +179,7 @@ def save_model(model, folder: str | Path, dtype=None) -> Path:
     tensors = {}
     for name, array in model.params.items():
         if dtype == np.float16 and np.abs(array).max() > np.finfo(np.float16).max:
-            raise ValueError(f"{name} has values beyond float16's range (65504); save in float32.")
+            raise ArgumentError(f"{name} has values beyond float16's range (65504); save in float32.")
         tensors[name] = np.ascontiguousarray(array, dtype=dtype)
     config = json.dumps({**model.config.to_dict(), "torch_dtype": dtype.name}, indent=2) + "\n"
     write_atomic(folder / "config.json", lambda p: p.write_text(config, encoding="utf-8"))

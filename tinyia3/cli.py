@@ -1,20 +1,47 @@
 """The `tinyia3` command. Each subcommand is a thin layer over the public API.
 
-Errors a user can fix (a wrong path, a bad argument) are printed as one clear message and exit
-with status 2; a traceback would only hide the sentence that says what to do.
+Errors a user can fix (a bad option, a wrong path, a damaged file: tinyia3.errors.TinyIA3Error,
+and the operating system's own file errors) are printed as one line and exit with status 2; a
+traceback would only hide the sentence that says what to do. Any other exception is a bug and
+keeps its traceback. Every option is checked by argparse before any work (the types below), so
+a bad value costs nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from .errors import ArgumentError, TinyIA3Error, TrainingInterrupted, TrainingStopped
+
 MODEL_HELP = ("model to use: 'embedded' (ships with tinyia3, works offline), a hub name such as "
               "'gpt2' (needs the Hugging Face cache or a network), or a local folder with "
               "config.json + model.safetensors")
+
+
+def _number_type(convert, ok, expected: str):
+    """An argparse type: convert the text, then check it; the error names what was expected."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}")
+        return value
+    return parse
+
+
+positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
+natural_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
+natural_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+unit_float = _number_type(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+tolerance = _number_type(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def _add_model(parser):
@@ -78,15 +105,18 @@ def cmd_gradcheck(args) -> int:
     model = load_model(args.model, dtype=np.float64)
     c = model.config
     rng = np.random.default_rng(args.seed)
-    B, T = 2, min(args.tokens, c.n_positions)
+    if args.tokens > c.n_positions:
+        raise ArgumentError(f"--tokens {args.tokens} is longer than the model's context of {c.n_positions} tokens; "
+                            f"pass at most {c.n_positions}.")
+    B, T = 2, args.tokens
     try:  # real text where the model has a tokenizer: attention is then as peaked as in use
         tokenizer = load_tokenizer(args.model)
-        ids = np.array([tokenizer.encode(text)[:T] for text in GRADCHECK_TEXT])
-        what = "two English sentences"
-    except (FileNotFoundError, ValueError):
-        ids = rng.integers(0, c.vocab_size, (B, T))
-        what = "random token ids"
-    T = ids.shape[1]
+    except FileNotFoundError:  # a model folder without tokenizer files: random ids still check the maths
+        ids, what = rng.integers(0, c.vocab_size, (B, T)), "random token ids"
+    else:  # each text repeated until it has T tokens, so every --tokens gets English
+        rows = [tokenizer.encode(" ".join([text] * (1 + T // len(tokenizer.encode(text)))))[:T]
+                for text in GRADCHECK_TEXT]
+        ids, what = np.array(rows), "two English sentences"
     attention_mask = np.ones((B, T), dtype=np.int64)
     attention_mask[1, T - T // 3:] = 0  # a right-padded row
     loss_mask = attention_mask.copy()
@@ -112,14 +142,12 @@ def _fmt(results: dict) -> str:
 def cmd_train(args) -> int:
     from . import load_model, load_tokenizer
     from .data import load_dataset
-    from .train import ADAPTER_FILES, TrainConfig, TrainingStopped, train
+    from .train import ADAPTER_FILES, TrainConfig, train
 
     model = load_model(args.model)
     tokenizer = load_tokenizer(args.model)
     train_set = load_dataset(args.data, tokenizer, model.config.n_positions)
     eval_set = load_dataset(args.eval_data, tokenizer, model.config.n_positions) if args.eval_data else None
-    if eval_set is not None and eval_set.kind != train_set.kind:
-        raise ValueError(f"--eval-data is a {eval_set.kind!r} dataset but --data is {train_set.kind!r}.")
     terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
@@ -134,10 +162,13 @@ def cmd_train(args) -> int:
     print(f"task: {kind}; {len(train_set)} training examples" +
           (f", {len(eval_set)} held-out" if eval_set else ", no held-out set (pass --eval-data)"))
     try:
-        history = train(model, train_set, eval_set, args.out, config, resume=args.resume)
+        history = train(model, train_set, eval_set, args.out, config, resume=args.resume, overwrite=args.overwrite)
     except TrainingStopped as err:
         print(f"tinyia3 train: stopped: {err}", file=sys.stderr)
         return 3
+    except TrainingInterrupted as err:
+        print(f"tinyia3 train: {err}", file=sys.stderr)
+        return 130
     evals = [h for h in history if "eval" in h]
     if len(evals) >= 2:
         print(f"held-out before: {_fmt(evals[0]['eval'])}")
@@ -191,7 +222,7 @@ def cmd_inspect(args) -> int:
 
 def _inspect_lora(lora, args) -> int:
     if args.png:
-        raise ValueError("--png draws IA³ scale heatmaps; a LoRA adapter has no per-channel scales to draw.")
+        raise ArgumentError("--png draws IA³ scale heatmaps; a LoRA adapter has no per-channel scales to draw.")
     print("the update ΔW = (alpha / r) · A B of each target and layer: its Frobenius norm, its largest "
           "singular value, and that direction's share of ΔW's energy")
     print(f"{'target':<12} {'layer':>5} {'r':>3} {'|ΔW|':>9} {'top σ':>9} {'top share':>9}")
@@ -242,10 +273,10 @@ def cmd_check(args) -> int:
         print(exercises.list_text())
         return 0
     if not args.name:
-        raise ValueError("name the exercise to check, e.g. `tinyia3 check layer_norm_backward`. "
+        raise ArgumentError("name the exercise to check, e.g. `tinyia3 check layer_norm_backward`. "
                          f"The exercises are: {', '.join(exercises.EXERCISES)} (`tinyia3 check --list`).")
     if args.solution and args.file:
-        raise ValueError("--solution checks the package's own function and --file checks your file: "
+        raise ArgumentError("--solution checks the package's own function and --file checks your file: "
                          "use one of them.")
     report = exercises.check(args.name, path=args.file, solution=args.solution, seed=args.seed)
     print(report.text())
@@ -273,13 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Continue PROMPT with the model (KV-cached sampling).")
     _add_model(p)
     p.add_argument("prompt", help="the text to continue, in quotes")
-    p.add_argument("--max-new-tokens", type=int, default=40, help="tokens to add (default 40)")
-    p.add_argument("--temperature", type=float, default=0.8,
+    p.add_argument("--max-new-tokens", type=positive_int, default=40, help="tokens to add (default 40)")
+    p.add_argument("--temperature", type=natural_float, default=0.8,
                    help="sampling temperature; 0 = greedy, always the likeliest token (default 0.8)")
-    p.add_argument("--top-k", type=int, default=None, help="sample only among the k likeliest tokens")
-    p.add_argument("--top-p", type=float, default=None,
+    p.add_argument("--top-k", type=positive_int, default=None, help="sample only among the k likeliest tokens")
+    p.add_argument("--top-p", type=unit_float, default=None,
                    help="sample only among the likeliest tokens whose probabilities add up to p")
-    p.add_argument("--seed", type=int, default=None, help="random seed, for repeatable samples")
+    p.add_argument("--seed", type=natural_int, default=None, help="random seed, for repeatable samples")
     p.add_argument("--adapter", help="an IA³ or LoRA adapter to apply: a .safetensors file from "
                                      "`tinyia3 train` or a PEFT folder")
     p.set_defaults(run=cmd_generate)
@@ -288,9 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compare tinyia3's hand-written IA³ gradients with central finite "
                                    "differences in float64. Exits with status 1 if any check fails.")
     _add_model(p)
-    p.add_argument("--coords", type=int, default=4, help="coordinates checked per vector and layer (default 4)")
-    p.add_argument("--tokens", type=int, default=16, help="tokens per sequence (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--coords", type=positive_int, default=4, help="coordinates checked per vector and layer (default 4)")
+    p.add_argument("--tokens", type=_number_type(int, lambda v: v >= 3, "an integer >= 3"), default=16, help="tokens per sequence (default 16)")
+    p.add_argument("--seed", type=natural_int, default=0, help="random seed (default 0)")
     p.set_defaults(run=cmd_gradcheck)
 
     p = sub.add_parser(
@@ -304,22 +335,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="training set, .jsonl (see data/datasets/README.md)")
     p.add_argument("--eval-data", help="held-out set, .jsonl: evaluated before training and every --eval-every steps")
     p.add_argument("--out", required=True, help="run folder for the adapter, checkpoints and history")
-    p.add_argument("--steps", type=int, default=200, help="optimiser steps (default 200)")
-    p.add_argument("--batch-size", type=int, default=8, help="examples per step (default 8)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of Adam (default 3e-3, the paper's)")
-    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 6%% of --steps)")
-    p.add_argument("--clip", type=float, default=1.0, help="clip the gradients' global norm to this (default 1.0)")
-    p.add_argument("--eval-every", type=int, default=50, help="evaluate every N steps (default 50)")
-    p.add_argument("--save-every", type=int, default=50, help="checkpoint every N steps (default 50)")
+    p.add_argument("--steps", type=positive_int, default=200, help="optimiser steps (default 200)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="examples per step (default 8)")
+    p.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate of Adam (default 3e-3, the paper's)")
+    p.add_argument("--warmup", type=natural_int, default=None, help="warm-up steps (default 6%% of --steps)")
+    p.add_argument("--clip", type=positive_float, default=1.0, help="clip the gradients' global norm to this (default 1.0)")
+    p.add_argument("--eval-every", type=positive_int, default=50, help="evaluate every N steps (default 50)")
+    p.add_argument("--save-every", type=positive_int, default=50, help="checkpoint every N steps (default 50)")
     p.add_argument("--terms", default="lm,ul,ln",
                    help="multiple choice: T-Few losses to add up, from lm (likelihood of the right "
                         "answer), ul (unlikelihood of wrong ones), ln (length-normalised ranking); default all")
-    p.add_argument("--seed", type=int, default=0, help="random seed for the batch order (default 0)")
+    p.add_argument("--seed", type=natural_int, default=0, help="random seed for the batch order (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --out folder that holds another run (its files are replaced)")
     p.add_argument("--method", choices=METHODS, default="ia3",
                    help="what trains: IA³ vectors (default), LoRA pairs, BitFit biases, or every weight")
-    p.add_argument("--rank", type=int, default=8, help="LoRA rank r (default 8)")
-    p.add_argument("--alpha", type=float, default=16.0, help="LoRA alpha; the update is scaled by alpha / r (default 16)")
+    p.add_argument("--rank", type=positive_int, default=8, help="LoRA rank r (default 8)")
+    p.add_argument("--alpha", type=positive_float, default=16.0, help="LoRA alpha; the update is scaled by alpha / r (default 16)")
     p.add_argument("--targets", default="attn.c_attn",
                    help="LoRA: comma-separated linears from attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj "
                         "(default attn.c_attn)")
@@ -337,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Summarise an IA³ adapter per vector and layer: channels inhibited "
                                    "(scale below 1) and amplified (above 1), with an optional PNG.")
     p.add_argument("adapter", help="adapter .safetensors file or PEFT folder")
-    p.add_argument("--tol", type=float, default=0.01, help="a channel counts as changed beyond 1 ± tol (default 0.01)")
+    p.add_argument("--tol", type=tolerance, default=0.01, help="a channel counts as changed beyond 1 ± tol (default 0.01)")
     p.add_argument("--png", help="also write heatmaps to this PNG (and a _counts.png bar chart)")
     p.set_defaults(run=cmd_inspect)
 
@@ -348,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     p.add_argument("adapter", help="adapter .safetensors file or PEFT folder")
     p.add_argument("--prompts", required=True, help='prompts, .jsonl of {"prompt", "form"} lines')
-    p.add_argument("--max-new-tokens", type=int, default=48, help="tokens per continuation (default 48)")
-    p.add_argument("--show", type=int, default=6, help="how many prompts to print side by side (default 6)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=48, help="tokens per continuation (default 48)")
+    p.add_argument("--show", type=natural_int, default=6, help="how many prompts to print side by side (default 6)")
     p.add_argument("--by-register", help='held-out loss before/after per group of a {"text", "register"} .jsonl')
     p.set_defaults(run=cmd_compare)
 
@@ -363,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check the package's own function instead, to see what passing looks like")
     p.add_argument("--file", help="check another copy of the exercise, e.g. your own file (default: "
                                   "lessons/exercises/NAME.py)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for the test inputs (default 0)")
+    p.add_argument("--seed", type=natural_int, default=0, help="random seed for the test inputs (default 0)")
     p.set_defaults(run=cmd_check)
     return parser
 
@@ -372,9 +405,16 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:  # DatasetError too
+    except TinyIA3Error as err:  # a bad option, file or folder: the message says what to do
         print(f"tinyia3 {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the system's own: permission denied, disk full, ... (names the file)
+        print(f"tinyia3 {args.command}: error: {err.strerror or err}"
+              + (f": {err.filename}" if err.filename else ""), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tinyia3 {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

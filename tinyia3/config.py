@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from .errors import ArgumentError, FileContentError
+
 # GPT-2's "gelu_new" is the tanh approximation of GELU. transformers also accepts these
 # spellings for the very same function; anything else (exact erf GELU, relu, ...) would give
 # different numbers, so tinyia3 refuses it instead of silently computing something else.
@@ -35,14 +37,14 @@ class GPT2Config:
         for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"GPT2Config.{name} must be a positive integer, found {value!r}.")
+                raise ArgumentError(f"GPT2Config.{name} must be a positive integer, found {value!r}.")
         if self.n_embd % self.n_head != 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"GPT2Config: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}) "
                 "so that every attention head gets the same width."
             )
         if self.activation_function not in TANH_GELU_NAMES:
-            raise ValueError(
+            raise ArgumentError(
                 f"Unsupported activation_function {self.activation_function!r}: tinyia3 implements "
                 f"GPT-2's tanh GELU only ({', '.join(TANH_GELU_NAMES)}). Use a GPT-2 family "
                 "checkpoint, or convert the model's config if its activation really is tanh GELU."
@@ -57,7 +59,7 @@ class GPT2Config:
         """Keep the GPT-2 fields of a transformers config dict, ignore the rest."""
         model_type = raw.get("model_type", "gpt2")
         if model_type != "gpt2":
-            raise ValueError(
+            raise FileContentError(
                 f"{source}: model_type is {model_type!r}, expected 'gpt2'. tinyia3 implements the "
                 "GPT-2 architecture only (gpt2, gpt2-medium/large/xl, distilgpt2 and their fine-tunes)."
             )
@@ -70,7 +72,7 @@ class GPT2Config:
         }
         for key, (bad, what) in unsupported.items():
             if raw.get(key) is bad:
-                raise ValueError(
+                raise FileContentError(
                     f"{source}: {key}={bad} asks for {what}, which tinyia3 does not implement "
                     "(it implements the original GPT-2 only)."
                 )
@@ -79,7 +81,7 @@ class GPT2Config:
         try:
             return cls(**kwargs)
         except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
+            raise FileContentError(f"{source}: {err}") from None
 
     @classmethod
     def from_json(cls, path: str | Path) -> "GPT2Config":
@@ -113,7 +115,7 @@ def read_json_object(path: str | Path, what: str, fix: str) -> dict:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"Could not read {path} as {what} ({err}). {fix}") from None
+        raise FileContentError(f"Could not read {path} as {what} ({err}). {fix}") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{path} should hold {what}, a JSON object; found a JSON {type(raw).__name__}. {fix}")
+        raise FileContentError(f"{path} should hold {what}, a JSON object; found a JSON {type(raw).__name__}. {fix}")
     return raw

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import FileContentError, MissingFileError
 
-class DatasetError(ValueError):
+
+class DatasetError(FileContentError):
     """A bad dataset file; the message names the file and line."""
 
 
@@ -53,7 +55,7 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     """(line number, record) for every non-blank line; a clear error for a malformed one."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Dataset {path} does not exist. Datasets that ship with tinyia3 are in data/datasets/.")
+        raise MissingFileError(f"Dataset {path} does not exist. Datasets that ship with tinyia3 are in data/datasets/.")
     records = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from .errors import ArgumentError
+
 EARLY_MODERN = frozenset(
     "thou thee thy thine hath doth dost hast 'tis 'twas nay prithee sirrah wherefore ere methinks "
     "anon hither thither whither forsooth canst shalt didst wouldst couldst shouldst mayst o'er "
@@ -60,7 +62,7 @@ FORMS = {"drama": is_drama, "support": is_support, "signed": is_signed}
 def check(form: str, text: str) -> bool:
     """Whether text takes the named form (a key of FORMS)."""
     if form not in FORMS:
-        raise ValueError(f"Unknown form {form!r}: expected one of {', '.join(FORMS)}.")
+        raise ArgumentError(f"Unknown form {form!r}: expected one of {', '.join(FORMS)}.")
     return FORMS[form](text)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import GPT2Config
+from .errors import ArgumentError
 
 
 @dataclass
@@ -47,7 +48,7 @@ class WeightSubset:
         expected = expected_shapes(config)
         wrong = [k for k, v in self.params.items() if expected.get(k) != getattr(v, "shape", None)]
         if wrong:
-            raise ValueError(f"{type(self).__name__}: {wrong[0]} is not a weight of this model's shape "
+            raise ArgumentError(f"{type(self).__name__}: {wrong[0]} is not a weight of this model's shape "
                              f"(n_layer={config.n_layer}, n_embd={config.n_embd}). Make it with "
                              f"{type(self).__name__}.of(model).")
 

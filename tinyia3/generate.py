@@ -12,17 +12,18 @@ import warnings
 
 import numpy as np
 
+from .errors import ArgumentError
 from .model import GPT2
 
 
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None) -> int:
     """One token id from next-token logits (V,). temperature 0 means greedy (argmax)."""
     if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), found {temperature}.")
+        raise ArgumentError(f"temperature must be >= 0 (0 = greedy), found {temperature}.")
     if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be a positive integer or None, found {top_k}.")
+        raise ArgumentError(f"top_k must be a positive integer or None, found {top_k}.")
     if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1] or None, found {top_p}.")
+        raise ArgumentError(f"top_p must be in (0, 1] or None, found {top_p}.")
     if temperature == 0:
         return int(np.argmax(logits))
     logits = logits.astype(np.float64) / temperature
@@ -51,7 +52,7 @@ def generate_ids(model: GPT2, ids, max_new_tokens=50, temperature=1.0, top_k=Non
     """
     ids = np.asarray(ids)
     if ids.ndim != 1:
-        raise ValueError(f"generate_ids takes one prompt of shape (T,), found shape {ids.shape}.")
+        raise ArgumentError(f"generate_ids takes one prompt of shape (T,), found shape {ids.shape}.")
     rng = np.random.default_rng(seed)
     n_positions = model.config.n_positions
     new = []

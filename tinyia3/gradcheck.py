@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ArgumentError
+
 # Relative error below this passes in float64 (see the module docstring for why 1e-7).
 TOLERANCE_F64 = 1e-7
 
@@ -153,7 +155,7 @@ def check_ia3_gradients(model, ia3, ids, loss_mask=None, attention_mask=None,
     from .losses import loss, loss_and_grad
 
     if np.dtype(model.dtype) != np.float64:
-        raise ValueError(
+        raise ArgumentError(
             f"Gradient checks need a float64 model (found {np.dtype(model.dtype)}): float32 "
             "rounding swamps the finite differences. Load it with dtype=np.float64."
         )

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .errors import MissingFileError, NotAFolderError
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 EMBEDDED_DIR = DATA_DIR / "embedded"
 
@@ -42,7 +44,7 @@ PROBE_SECONDS = 1.5
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-class ModelNotAvailableError(FileNotFoundError):
+class ModelNotAvailableError(MissingFileError):
     """The model is neither on disk nor reachable; the message lists the ways out."""
 
 
@@ -60,7 +62,7 @@ def resolve(name_or_path: str | os.PathLike = "embedded", cache_dir: str | None 
     name = os.fspath(name_or_path)
     if name == "embedded":
         if not (EMBEDDED_DIR / WEIGHTS_NAME).is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"The embedded model is missing from {EMBEDDED_DIR}. It ships in the repository's data/ "
                 "folder: install tinyia3 from a clone with `pip install -e .` (editable)."
             )
@@ -69,7 +71,7 @@ def resolve(name_or_path: str | os.PathLike = "embedded", cache_dir: str | None 
     if path.exists():
         return ModelFiles(name, _check_folder(path), f"local folder {path.resolve()}")
     if _looks_like_path(name) or not _REPO_ID.match(name):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"Model path {name!r} does not exist. Expected a folder with config.json and "
             "model.safetensors, a hub name such as 'gpt2', or 'embedded'. Check the spelling "
             "and the current directory."
@@ -83,12 +85,12 @@ def _looks_like_path(name: str) -> bool:
 
 def _check_folder(path: Path) -> Path:
     if not path.is_dir():
-        raise NotADirectoryError(
+        raise NotAFolderError(
             f"{path} is a file; expected the folder that holds config.json and model.safetensors. "
             f"Pass {path.parent} instead."
         )
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"No config.json in {path}. A GPT-2 folder needs config.json (the shapes) and "
             "model.safetensors (the weights), as written by save_pretrained or found on the hub."
         )
@@ -98,7 +100,7 @@ def _check_folder(path: Path) -> Path:
         if "pytorch_model.bin" in found:
             extra = (" It has pytorch_model.bin, a pickle tinyia3 does not read: convert it once "
                      "with transformers (model.save_pretrained(folder, safe_serialization=True)).")
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"No {WEIGHTS_NAME} in {path} (found: {', '.join(found) or 'nothing'}).{extra}"
         )
     return path

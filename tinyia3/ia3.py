@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import GPT2Config
+from .errors import ArgumentError, ArgumentTypeError, FileContentError
 
 NAMES = ("l_k", "l_v", "l_ff")
 
@@ -106,10 +107,10 @@ class IA3:
                     "l_ff": (config.n_layer, config.n_inner), "l_q": (config.n_layer, config.n_embd)}
         for name, vec in self.named().items():
             if not isinstance(vec, np.ndarray):
-                raise TypeError(f"IA3 vector {name} must be a NumPy array, found {type(vec).__name__}: "
+                raise ArgumentTypeError(f"IA3 vector {name} must be a NumPy array, found {type(vec).__name__}: "
                                 "build adapters with IA3.ones(model) or IA3.random(model).")
             if vec.shape != expected[name]:
-                raise ValueError(
+                raise ArgumentError(
                     f"IA3 vector {name} has shape {list(vec.shape)}, but this model "
                     f"(n_layer={config.n_layer}, n_embd={config.n_embd}, n_inner={config.n_inner}) "
                     f"needs {list(expected[name])}. The adapter was made for a different model; "
@@ -163,7 +164,7 @@ def _config_and_dtype(model_or_config, dtype):
         return model_or_config, np.dtype(dtype or np.float32)
     config = getattr(model_or_config, "config", None)
     if not isinstance(config, GPT2Config):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"Expected a tinyia3 model or a GPT2Config, found {type(model_or_config).__name__}."
         )
     return config, np.dtype(dtype or model_or_config.dtype)
@@ -201,15 +202,15 @@ def load(path, model=None) -> IA3:
         tensors, metadata = read_file(path, FORMAT)
         missing = [n for n in NAMES if n not in tensors]
         if missing:
-            raise ValueError(f"Adapter {path} is damaged: it lacks {', '.join(missing)}.")
+            raise FileContentError(f"Adapter {path} is damaged: it lacks {', '.join(missing)}.")
         ia3 = IA3(**{n: np.array(tensors[n]) for n in ("l_k", "l_v", "l_ff", "l_q") if n in tensors},
                   base_model=metadata.get("base_model") or None)
         if ia3.shape != {k: int(metadata.get(k, -1)) for k in ia3.shape}:
-            raise ValueError(f"Adapter {path} is damaged: its vectors {ia3.shape} disagree with its metadata.")
+            raise FileContentError(f"Adapter {path} is damaged: its vectors {ia3.shape} disagree with its metadata.")
     if model is not None:
         c = model.config
         if ia3.shape != {"n_layer": c.n_layer, "n_embd": c.n_embd, "n_inner": c.n_inner}:
-            raise ValueError(
+            raise FileContentError(
                 f"Adapter {path} was made for {ia3.base_model!r} with {ia3.shape}, but this model "
                 f"({getattr(model, 'name', None)!r}) has n_layer={c.n_layer}, n_embd={c.n_embd}, "
                 f"n_inner={c.n_inner}. Load the base model it was trained on."
@@ -248,17 +249,17 @@ def _load_peft(folder: Path):
     for key, value in tensors.items():
         layer, module, tensor = peft_key_parts(key, folder, "attn.c_attn.ia3_l")
         if not tensor.startswith("ia3_l"):
-            raise ValueError(f"{folder}: unexpected tensor {key!r}; expected GPT-2 IA³ keys ending in ia3_l.")
+            raise FileContentError(f"{folder}: unexpected tensor {key!r}; expected GPT-2 IA³ keys ending in ia3_l.")
         by_module[(layer, module)] = value
     modules = {m for _, m in by_module}
     if not modules <= {"attn.c_attn", "mlp.c_proj"}:
-        raise ValueError(f"{folder}: IA³ on {sorted(modules)}; tinyia3 maps only PEFT's GPT-2 default targets "
+        raise FileContentError(f"{folder}: IA³ on {sorted(modules)}; tinyia3 maps only PEFT's GPT-2 default targets "
                          "c_attn (q|k|v) and mlp.c_proj (feed-forward).")
     L = 1 + max(layer for layer, _ in by_module)
     qkv = [by_module.get((i, "attn.c_attn")) for i in range(L)]
     ff = [by_module.get((i, "mlp.c_proj")) for i in range(L)]
     if any(v is None for v in qkv) or any(v is None for v in ff):
-        raise ValueError(f"{folder}: some layers lack a c_attn or mlp.c_proj vector; expected both in all {L} layers.")
+        raise FileContentError(f"{folder}: some layers lack a c_attn or mlp.c_proj vector; expected both in all {L} layers.")
     qkv = np.stack([v.reshape(-1) for v in qkv])  # (L, 3C)
     C = qkv.shape[1] // 3
     l_ff = np.stack([v.reshape(-1) for v in ff])  # (L, F)

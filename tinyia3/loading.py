@@ -6,6 +6,7 @@ import numpy as np
 
 from .checkpoint import load_checkpoint
 from .config import GPT2Config
+from .errors import ArgumentError, MissingFileError
 from .hub import WEIGHTS_NAME, resolve
 from .model import GPT2
 from .tokenizer import Tokenizer, gpt2_tokenizer, tokenizer_from_folder
@@ -20,7 +21,7 @@ def load_model(name_or_path="embedded", dtype=np.float32, cache_dir=None) -> GPT
     """
     dtype = np.dtype(dtype)
     if dtype not in SUPPORTED_DTYPES:
-        raise ValueError(
+        raise ArgumentError(
             f"dtype {dtype} is not supported: tinyia3 computes in float32 (fast) or float64 "
             "(exact gradient checks). Checkpoints stored in float16/bfloat16 load with either."
         )
@@ -39,7 +40,7 @@ def load_tokenizer(name_or_path="embedded", cache_dir=None) -> Tokenizer:
     config = GPT2Config.from_json(files.folder / "config.json")
     if config.vocab_size == gpt2_tokenizer().vocab_size:
         return gpt2_tokenizer()
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"{files.folder} has no tokenizer files (tokenizer.json, or vocab.json + merges.txt), and "
         f"its vocabulary ({config.vocab_size} ids) is not GPT-2's ({gpt2_tokenizer().vocab_size}), "
         "so the shipped GPT-2 tokenizer would give wrong ids. Copy the model's tokenizer files "

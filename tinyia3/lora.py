@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import GPT2Config
+from .errors import ArgumentError, FileContentError
 from .model import LINEARS as TARGETS  # the four linear layers a LoRA pair can sit on
 
 FORMAT = "tinyia3-lora"
@@ -33,7 +34,7 @@ def target_shape(config: GPT2Config, target: str) -> tuple[int, int]:
     from .checkpoint import expected_shapes
 
     if target not in TARGETS:
-        raise ValueError(f"Unknown LoRA target {target!r}: expected some of {', '.join(TARGETS)}.")
+        raise ArgumentError(f"Unknown LoRA target {target!r}: expected some of {', '.join(TARGETS)}.")
     return expected_shapes(config)[f"h.0.{target}.weight"]
 
 
@@ -120,7 +121,7 @@ class LoRA:
             n_in, n_out = target_shape(config, t)
             want_a, want_b = (config.n_layer, n_in, self.r), (config.n_layer, self.r, n_out)
             if self.a[t].shape != want_a or self.b[t].shape != want_b:
-                raise ValueError(
+                raise ArgumentError(
                     f"LoRA on {t} has A {list(self.a[t].shape)} and B {list(self.b[t].shape)}, but this model "
                     f"(n_layer={config.n_layer}, n_embd={config.n_embd}, n_inner={config.n_inner}) needs "
                     f"{list(want_a)} and {list(want_b)}. Make one for this model with LoRA.init(model).")
@@ -193,7 +194,7 @@ class LoRA:
             try:
                 lora.check_fits(model.config)
             except ValueError as err:
-                raise ValueError(f"Adapter {path} was made for {lora.base_model!r}, not this model "
+                raise FileContentError(f"Adapter {path} was made for {lora.base_model!r}, not this model "
                                  f"({getattr(model, 'name', None)!r}): {err} Load the base model it was trained on.") from None
             lora = lora.astype(model.dtype)
         return lora
@@ -226,16 +227,16 @@ def _check_targets(targets) -> tuple[str, ...]:
     if not targets or bad or len(set(targets)) != len(targets):
         short = {"c_attn": "attn.c_attn", "c_fc": "mlp.c_fc", "c_proj": "attn.c_proj or mlp.c_proj"}
         hint = f" ({bad[0]!r} is PEFT's short name: write {short[bad[0]]})" if bad and bad[0] in short else ""
-        raise ValueError(f"LoRA targets must be distinct names from {', '.join(TARGETS)}; found {list(targets)}{hint}.")
+        raise ArgumentError(f"LoRA targets must be distinct names from {', '.join(TARGETS)}; found {list(targets)}{hint}.")
     return targets
 
 
 def _check_rank(r, alpha):
     if not isinstance(r, (int, np.integer)) or isinstance(r, bool) or r < 1:
-        raise ValueError(f"LoRA rank r must be a positive integer, found {r!r}.")
+        raise ArgumentError(f"LoRA rank r must be a positive integer, found {r!r}.")
     if not isinstance(alpha, (int, float, np.integer, np.floating)) or isinstance(alpha, bool) \
             or not math.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"LoRA alpha must be a positive number, found {alpha!r}.")
+        raise ArgumentError(f"LoRA alpha must be a positive number, found {alpha!r}.")
 
 
 def _load_file(path: Path) -> LoRA:
@@ -243,18 +244,18 @@ def _load_file(path: Path) -> LoRA:
 
     tensors, meta = read_file(path, FORMAT)
     if not meta.get("targets"):
-        raise ValueError(f"Adapter {path} is damaged: its metadata names no targets.")
+        raise FileContentError(f"Adapter {path} is damaged: its metadata names no targets.")
     targets = _check_targets(meta["targets"].split(","))
     try:
         a = {t: np.array(tensors[f"{t}.lora_A"]) for t in targets}
         b = {t: np.array(tensors[f"{t}.lora_B"]) for t in targets}
     except KeyError as missing:
-        raise ValueError(f"Adapter {path} is damaged: it lacks {missing.args[0]}.") from None
+        raise FileContentError(f"Adapter {path} is damaged: it lacks {missing.args[0]}.") from None
     if "alpha" not in meta:
-        raise ValueError(f"Adapter {path} is damaged: its metadata has no alpha.")
+        raise FileContentError(f"Adapter {path} is damaged: its metadata has no alpha.")
     lora = LoRA(a, b, float(meta["alpha"]), meta.get("base_model") or None)
     if str(lora.r) != meta.get("r"):
-        raise ValueError(f"Adapter {path} is damaged: its rank {lora.r} disagrees with its metadata r={meta.get('r')}.")
+        raise FileContentError(f"Adapter {path} is damaged: its rank {lora.r} disagrees with its metadata r={meta.get('r')}.")
     return lora
 
 
@@ -266,14 +267,14 @@ def _load_peft(folder: Path) -> LoRA:
     special = [k for k in ("use_dora", "use_rslora", "rank_pattern", "alpha_pattern", "layers_to_transform",
                            "layers_pattern", "lora_bias") if config.get(k)]
     if special:
-        raise ValueError(f"{folder}: {special[0]} is set; DoRA, rsLoRA, per-layer ranks, a subset of layers and "
+        raise FileContentError(f"{folder}: {special[0]} is set; DoRA, rsLoRA, per-layer ranks, a subset of layers and "
                          "LoRA biases are not implemented in tinyia3. Export a plain LoRA on every layer "
                          "(one r and lora_alpha).")
     pairs = {}
     for key, value in tensors.items():
         layer, module, tensor = peft_key_parts(key, folder, "attn.c_attn.lora_A.weight")
         if tensor not in ("lora_A.weight", "lora_B.weight"):
-            raise ValueError(f"{folder}: unexpected tensor {key!r}; expected lora_A.weight and lora_B.weight.")
+            raise FileContentError(f"{folder}: unexpected tensor {key!r}; expected lora_A.weight and lora_B.weight.")
         pairs[(module, layer, tensor[5])] = value.T  # A (in, r), B (r, out)
     targets = sorted({m for m, _, _ in pairs}, key=TARGETS.index)
     L = 1 + max(layer for _, layer, _ in pairs)
@@ -281,9 +282,9 @@ def _load_peft(folder: Path) -> LoRA:
         a = {t: np.stack([pairs[(t, i, "A")] for i in range(L)]) for t in targets}
         b = {t: np.stack([pairs[(t, i, "B")] for i in range(L)]) for t in targets}
     except KeyError as missing:
-        raise ValueError(f"{folder}: layer {missing.args[0][1]} has no {missing.args[0][2]} for "
+        raise FileContentError(f"{folder}: layer {missing.args[0][1]} has no {missing.args[0][2]} for "
                          f"{missing.args[0][0]}; expected lora_A and lora_B in all {L} layers.") from None
     lora = LoRA(a, b, float(config.get("lora_alpha", 8)), config.get("base_model_name_or_path"))
     if config.get("r") not in (None, lora.r):
-        raise ValueError(f"{folder}: adapter_config.json says r={config['r']}, the tensors have rank {lora.r}.")
+        raise FileContentError(f"{folder}: adapter_config.json says r={config['r']}, the tensors have rank {lora.r}.")
     return lora

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import ops
 from .data import ChoiceBatch
+from .errors import ArgumentError
 from .model import GPT2
 
 # Rows of the LM head handled at once. The head is (N, C) @ (C, V) with V = 50257: holding the
@@ -37,7 +38,7 @@ def target_weights(ids, loss_mask=None, attention_mask=None):
         mask = np.asarray(mask)
         mask = mask[None, :] if mask.ndim == 1 else mask
         if mask.shape != shape:
-            raise ValueError(f"{name} has shape {mask.shape}, expected {shape} (the shape of ids).")
+            raise ArgumentError(f"{name} has shape {mask.shape}, expected {shape} (the shape of ids).")
         weights = weights * (mask != 0)
     return weights[:, 1:]
 
@@ -79,7 +80,7 @@ def _scored_rows(ids, mask):
     mask (B, T): 1 at tokens t that are scored; position t-1 predicts token t."""
     b, t = np.nonzero(mask)
     if np.any(t == 0):
-        raise ValueError("Token 0 of a sequence cannot be scored: nothing comes before it.")
+        raise ArgumentError("Token 0 of a sequence cannot be scored: nothing comes before it.")
     return b * ids.shape[1] + (t - 1), ids[b, t], b
 
 
@@ -125,7 +126,7 @@ def _targets(ids, loss_mask, attention_mask):
     scored = np.zeros(ids2.shape, dtype=np.int64)
     scored[:, 1:] = target_weights(ids2, loss_mask, attention_mask)
     if scored.sum() == 0:
-        raise ValueError(
+        raise ArgumentError(
             "No target counts for the loss: loss_mask (and attention_mask) leave no position t >= 1 "
             "at 1. A sequence needs at least two real tokens, and the mask must mark targets."
         )
@@ -145,7 +146,7 @@ def loss_and_grad(model: GPT2, adapter, ids, loss_mask=None, attention_mask=None
 
 def _require_adapter(adapter):
     if adapter is None:
-        raise ValueError("A gradient needs something to train: pass an adapter (tinyia3.IA3.ones(model), "
+        raise ArgumentError("A gradient needs something to train: pass an adapter (tinyia3.IA3.ones(model), "
                          "LoRA.init(model), BitFit.of(model) or FullFineTune.of(model)).")
 
 
@@ -202,7 +203,7 @@ def tfew_terms(lp, row_of, batch: ChoiceBatch, terms=TFEW_TERMS):
     """
     unknown = set(terms) - set(TFEW_TERMS)
     if unknown or not terms:
-        raise ValueError(f"T-Few terms must be a non-empty subset of {TFEW_TERMS}, found {tuple(terms)}.")
+        raise ArgumentError(f"T-Few terms must be a non-empty subset of {TFEW_TERMS}, found {tuple(terms)}.")
     R = len(batch.ids)
     token_right = batch.correct[row_of]  # (M,)
     values, dlp = {}, np.zeros_like(lp)

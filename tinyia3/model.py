@@ -41,6 +41,7 @@ import numpy as np
 
 from . import ops
 from .config import GPT2Config
+from .errors import ArgumentError, ArgumentTypeError
 
 LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 IA3_SITES = ("l_q", "l_k", "l_v", "l_ff")
@@ -185,19 +186,19 @@ class GPT2:
         # AttributeError inside it would read as a missing method.
         missing = [m for m in ("check_fits", "sites", "gradients") if not hasattr(type(adapter), m)]
         if missing:
-            raise TypeError(f"Expected an adapter (tinyia3.IA3, LoRA, BitFit or FullFineTune), found "
+            raise ArgumentTypeError(f"Expected an adapter (tinyia3.IA3, LoRA, BitFit or FullFineTune), found "
                             f"{type(adapter).__name__}, which has no {', '.join(missing)}.")
         adapter.check_fits(self.config)
         sites = adapter.sites(self)
         for i, block in enumerate(sites.blocks):
             unknown = [s for s in block if s not in self.blocks[i] and s not in IA3_SITES and s not in LORA_SITES]
             if unknown:
-                raise ValueError(f"{type(adapter).__name__} puts {unknown[0]!r} into block {i}: no such site. Expected "
+                raise ArgumentError(f"{type(adapter).__name__} puts {unknown[0]!r} into block {i}: no such site. Expected "
                                  f"a block weight name (e.g. 'ln_2.weight'), one of {', '.join(IA3_SITES)}, or "
                                  f"'<linear>.lora' with linear one of {', '.join(LINEARS)}.")
         unknown = [s for s in sites.top if s not in TOP_SITES]
         if unknown:
-            raise ValueError(f"{type(adapter).__name__} puts {unknown[0]!r} at the top: expected some of {', '.join(TOP_SITES)}.")
+            raise ArgumentError(f"{type(adapter).__name__} puts {unknown[0]!r} at the top: expected some of {', '.join(TOP_SITES)}.")
         return Sites([{s: self._cast(v) for s, v in block.items()} for block in sites.blocks],
                      {s: self._cast(v) for s, v in sites.top.items()})
 
@@ -225,7 +226,7 @@ class GPT2:
         _layer_norm_grads(dx, record.ln_f, sites.top, "ln_f", top_grads)
         lowest = lowest_site(sites)
         if lowest is None:
-            raise ValueError("This adapter puts nothing into the model: there is nothing to train.")
+            raise ArgumentError("This adapter puts nothing into the model: there is nothing to train.")
         dx = ops.layer_norm_backward(dx, record.ln_f) if lowest[0] < self.config.n_layer else None
         block_grads = [{} for _ in sites.blocks]
         for i in reversed(range(lowest[0], self.config.n_layer)):
@@ -236,7 +237,7 @@ class GPT2:
                 dx, record.ids, record.pos, self.params["wte.weight"].shape, self.params["wpe.weight"].shape)
             if "wte.weight" in sites.top:
                 if dwte_head is None:
-                    raise ValueError("This adapter trains wte, which is also the LM head: pass the head's share "
+                    raise ArgumentError("This adapter trains wte, which is also the LM head: pass the head's share "
                                      "of its gradient as dwte_head (losses.head_nll computes it).")
                 top_grads["wte.weight"] += dwte_head
         top_grads = {k: v for k, v in top_grads.items() if k in sites.top}
@@ -252,26 +253,26 @@ class GPT2:
                 hint = "they look like whole numbers stored as floats: pass ids.astype(np.int64)"
             else:
                 hint = "token ids come from tokenizer.encode(text)"
-            raise TypeError(f"Token ids must be integers, found dtype {ids.dtype}; {hint}.")
+            raise ArgumentTypeError(f"Token ids must be integers, found dtype {ids.dtype}; {hint}.")
         if ids.ndim == 1:
             ids = ids[None, :]
         if ids.ndim != 2:
-            raise ValueError(f"Token ids must have shape (T,) or (B, T), found shape {ids.shape}.")
+            raise ArgumentError(f"Token ids must have shape (T,) or (B, T), found shape {ids.shape}.")
         if ids.shape[1] == 0 or ids.shape[0] == 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"Got an empty sequence (ids shape {ids.shape}): the model needs at least one token. "
                 "Check that the text was not empty before encoding."
             )
         lo, hi = int(ids.min()), int(ids.max())
         if lo < 0 or hi >= c.vocab_size:
             bad = lo if lo < 0 else hi
-            raise ValueError(
+            raise ArgumentError(
                 f"Token id {bad} is out of range: this model's vocabulary has ids 0..{c.vocab_size - 1}. "
                 "Were the ids made by a tokenizer for a different model?"
             )
         T_past = 0 if past is None else past[0][0].shape[2]
         if T_past + ids.shape[1] > c.n_positions:
-            raise ValueError(
+            raise ArgumentError(
                 f"Sequence of {T_past + ids.shape[1]} tokens is longer than this model's context of "
                 f"n_positions={c.n_positions}. Truncate the input (e.g. keep the last "
                 f"{c.n_positions} tokens) or split it into chunks."
@@ -282,12 +283,12 @@ class GPT2:
                 attention_mask = attention_mask[None, :]
             expected = (ids.shape[0], T_past + ids.shape[1])
             if attention_mask.shape != expected:
-                raise ValueError(
+                raise ArgumentError(
                     f"attention_mask has shape {attention_mask.shape}, expected {expected} "
                     "(one entry per token, past tokens included: 1 = token, 0 = padding)."
                 )
             if not np.isin(attention_mask, (0, 1)).all():
-                raise ValueError("attention_mask may only hold 0 (padding) and 1 (token).")
+                raise ArgumentError("attention_mask may only hold 0 (padding) and 1 (token).")
             attention_mask = attention_mask.astype(np.int64)
         return ids, attention_mask
 

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from .errors import ArgumentError
+
 
 class AdamW:
     """Adam (Kingma & Ba 2015) with decoupled weight decay (Loshchilov & Hutter 2019).
@@ -57,7 +59,7 @@ class AdamW:
             for moment in ("m", "v"):
                 key = f"{moment}.{name}"
                 if key not in state or state[key].shape != self.params[name].shape:
-                    raise ValueError(
+                    raise ArgumentError(
                         f"Optimizer state has no {key} of shape {list(self.params[name].shape)}: "
                         "it was saved for different parameters. Start without --resume."
                     )

@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
+from .errors import ArgumentError, ArgumentTypeError
 from .ia3 import IA3  # noqa: E402
 
 # Token labels can hold any Unicode (CJK, emoji, a lone byte of a multi-byte character); the
@@ -100,7 +101,7 @@ def _vector(name, x, ndim=1) -> np.ndarray:
     """x as a float array of `ndim` dimensions, or a ValueError that names the argument."""
     a = np.asarray(x, dtype=np.float64)
     if a.ndim != ndim or a.size == 0:
-        raise ValueError(f"{name} must be a non-empty {ndim}-D array, found shape {list(a.shape)}.")
+        raise ArgumentError(f"{name} must be a non-empty {ndim}-D array, found shape {list(a.shape)}.")
     return a
 
 
@@ -113,14 +114,14 @@ def plot_scale_histograms(ia3: IA3, path, tol=0.01, bins=40, title=None, layers=
     there are more than 8 (GPT-2 small has 12).
     """
     if not isinstance(ia3, IA3):
-        raise TypeError(f"plot_scale_histograms takes a tinyia3.IA3, found {type(ia3).__name__}.")
+        raise ArgumentTypeError(f"plot_scale_histograms takes a tinyia3.IA3, found {type(ia3).__name__}.")
     vectors = ia3.named()
     if layers is None:
         n = ia3.n_layer
         layers = range(n) if n <= 8 else sorted({round(x) for x in np.linspace(0, n - 1, 6)})
     layers = list(layers)
     if not layers or not all(0 <= int(i) < ia3.n_layer for i in layers):
-        raise ValueError(f"layers must be a non-empty list of indices from 0 to {ia3.n_layer - 1}, found {layers}.")
+        raise ArgumentError(f"layers must be a non-empty list of indices from 0 to {ia3.n_layer - 1}, found {layers}.")
     L = len(layers)
     spread = max(float(np.abs(v - 1).max()) for v in vectors.values()) or 1e-3
     edges = np.linspace(1 - 1.05 * spread, 1 + 1.05 * spread, bins + 1)
@@ -161,7 +162,7 @@ def plot_loss_curves(histories: dict, path, title="Loss during fine-tuning", smo
     {"step", "loss"} records, some with "eval": {"loss", ...}).
     """
     if not isinstance(histories, dict) or not histories:
-        raise ValueError("histories must be a non-empty dict {label: history from tinyia3.train.train}.")
+        raise ArgumentError("histories must be a non-empty dict {label: history from tinyia3.train.train}.")
     fig, ax = plt.subplots(figsize=(8, 4.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (label, history) in enumerate(histories.items()):
@@ -170,7 +171,7 @@ def plot_loss_curves(histories: dict, path, title="Loss during fine-tuning", smo
         losses = np.array([h["loss"] for h in history if "loss" in h])
         evals = [(h["step"], h["eval"]["loss"]) for h in history if "eval" in h]
         if not len(steps) and not evals:
-            raise ValueError(f"history {label!r} has no training losses and no evaluations.")
+            raise ArgumentError(f"history {label!r} has no training losses and no evaluations.")
         if len(steps):
             w = max(1, min(smooth, len(losses) // 3))  # a window short enough to still show a trend
             ax.plot(steps, losses, color=color, alpha=0.3, lw=1, label=f"{label}: training batch" if w > 1 else None)
@@ -203,14 +204,14 @@ def plot_activation_change(panels: dict, path, title=None, ncols=3,
     from matplotlib.ticker import NullFormatter
 
     if not isinstance(panels, dict) or not panels:
-        raise ValueError("panels must be a non-empty dict {title: (before, after, scale)}.")
+        raise ArgumentError("panels must be a non-empty dict {title: (before, after, scale)}.")
     checked = {}
     for name, parts in panels.items():
         if len(parts) != 3:
-            raise ValueError(f"panel {name!r}: expected (before, after, scale), found {len(parts)} arrays.")
+            raise ArgumentError(f"panel {name!r}: expected (before, after, scale), found {len(parts)} arrays.")
         before, after, scale = (_vector(f"{name!r} {part}", x) for part, x in zip(("before", "after", "scale"), parts))
         if not before.shape == after.shape == scale.shape:
-            raise ValueError(f"panel {name!r}: before {list(before.shape)}, after {list(after.shape)} and scale "
+            raise ArgumentError(f"panel {name!r}: before {list(before.shape)}, after {list(after.shape)} and scale "
                              f"{list(scale.shape)} must have one entry per channel each.")
         checked[name] = before, after, scale
     ncols = min(ncols, len(checked))
@@ -257,11 +258,11 @@ def plot_attention_pair(base, adapted, tokens, path, title=None, labels=("base m
     their difference. Rows are queries (the token that looks), columns keys (what it looks at)."""
     base, adapted = _vector("base", base, 2), _vector("adapted", adapted, 2)
     if base.shape != adapted.shape or base.shape[0] != base.shape[1]:
-        raise ValueError(f"base {list(base.shape)} and adapted {list(adapted.shape)} must be the same (T, T) "
+        raise ArgumentError(f"base {list(base.shape)} and adapted {list(adapted.shape)} must be the same (T, T) "
                          "attention matrix of one head (index a head first: att[b, h]).")
     tokens = list(tokens)
     if len(tokens) != base.shape[0]:
-        raise ValueError(f"{len(tokens)} token labels for a {base.shape[0]}-token attention matrix; "
+        raise ArgumentError(f"{len(tokens)} token labels for a {base.shape[0]}-token attention matrix; "
                          "pass one label per position.")
     T = len(tokens)
     fig, axes = plt.subplots(1, 3, figsize=(16, 6.2), layout="constrained")
@@ -298,11 +299,11 @@ def plot_neuron_tokens(neurons: list, path, title=None,
     as produced by the logit lens; tokens are shown with repr() so leading spaces are visible.
     """
     if not isinstance(neurons, (list, tuple)) or not neurons:
-        raise ValueError("neurons must be a non-empty list of {'label', 'top', 'bottom'} dicts.")
+        raise ArgumentError("neurons must be a non-empty list of {'label', 'top', 'bottom'} dicts.")
     for n in neurons:
         missing = {"label", "top", "bottom"} - set(n)
         if missing:
-            raise ValueError(f"neuron entry {n.get('label', n)!r} lacks {sorted(missing)}; each needs "
+            raise ArgumentError(f"neuron entry {n.get('label', n)!r} lacks {sorted(missing)}; each needs "
                              "'label', 'top' and 'bottom' lists of (token, value).")
     k = max(len(n["top"]) + len(n["bottom"]) for n in neurons)
     fig, axes = plt.subplots(1, len(neurons), figsize=(3.6 * len(neurons), 0.28 * k + 1.6), squeeze=False)
@@ -332,11 +333,11 @@ def plot_bar_panels(panels: list, path, title=None) -> Path:
     each bar carries its value.
     """
     if not isinstance(panels, (list, tuple)) or not panels:
-        raise ValueError("panels must be a non-empty list of {'title', 'ylabel', 'values'} dicts.")
+        raise ArgumentError("panels must be a non-empty list of {'title', 'ylabel', 'values'} dicts.")
     labels = []
     for p in panels:
         if not p.get("values"):
-            raise ValueError(f"panel {p.get('title')!r} has no values: give {{'values': {{label: number}}}}.")
+            raise ArgumentError(f"panel {p.get('title')!r} has no values: give {{'values': {{label: number}}}}.")
         labels += [label for label in p["values"] if label not in labels]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     color_of = {label: colors[k % len(colors)] for k, label in enumerate(labels)}
@@ -383,11 +384,11 @@ def plot_merge_scaling(base_params: dict, merged_params: dict, layer: int, path,
     ratios = []
     for name in names:
         if name not in base_params or name not in merged_params:
-            raise ValueError(f"{name} is missing: pass model.params of the base and of the merged model "
+            raise ArgumentError(f"{name} is missing: pass model.params of the base and of the merged model "
                              f"(layer {layer} must exist).")
         base, merged = np.asarray(base_params[name], np.float64), np.asarray(merged_params[name], np.float64)
         if base.shape != merged.shape:
-            raise ValueError(f"{name}: base {list(base.shape)} and merged {list(merged.shape)} differ in shape.")
+            raise ArgumentError(f"{name}: base {list(base.shape)} and merged {list(merged.shape)} differ in shape.")
         ratios.append(np.divide(merged, base, out=np.ones_like(base), where=base != 0))
     c_attn, c_proj = ratios
     C = c_attn.shape[0]

@@ -28,6 +28,7 @@ import tokenizers
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, processors
 
 from .config import read_json_object
+from .errors import ArgumentError, ArgumentTypeError, FileContentError, MissingFileError
 
 __all__ = [
     "EOS_TOKEN",
@@ -64,7 +65,7 @@ class Tokenizer:
 
     def __init__(self, backend: tokenizers.Tokenizer, source: str = "unknown"):
         if not isinstance(backend, tokenizers.Tokenizer):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "Tokenizer(...) expects a tokenizers.Tokenizer as its first argument, "
                 f"but got {type(backend).__name__}. To load the GPT-2 tokenizer use "
                 "gpt2_tokenizer(); to load one from a model folder use "
@@ -79,7 +80,7 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         """Token ids for ``text``; ``<|endoftext|>`` becomes its single special id."""
         if not isinstance(text, str):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"encode() expects a str, but got {type(text).__name__}. "
                 "To encode several texts, call encode() once per text."
             )
@@ -95,12 +96,12 @@ class Tokenizer:
         character as U+FFFD.
         """
         if getattr(ids, "ndim", 1) != 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"decode() expects a 1-D sequence of token ids, but got an array with "
                 f"shape {ids.shape}. Decode one row at a time, e.g. tok.decode(batch[0])."
             )
         if isinstance(ids, (str, bytes)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "decode() expects token ids (a list of ints or a 1-D integer array), "
                 f"but got a {type(ids).__name__}."
             )
@@ -109,7 +110,7 @@ class Tokenizer:
             # floats, which would otherwise be truncated silently.
             ids = [operator.index(i) for i in ids]
         except TypeError:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "decode() expects integer token ids (a list of ints or a 1-D integer "
                 "numpy array), but found a non-integer value. If you have float ids, "
                 "convert them first, e.g. ids.astype(int)."
@@ -117,7 +118,7 @@ class Tokenizer:
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
             # tokenizers would silently drop these ids, hiding a bug upstream.
-            raise ValueError(
+            raise ArgumentError(
                 f"decode() got token id {bad[0]}, which is outside this tokenizer's "
                 f"vocabulary (valid ids are 0..{self.vocab_size - 1}). Check that the "
                 "ids came from a model with the same vocabulary as this tokenizer."
@@ -150,7 +151,7 @@ def _byte_level_bpe(vocab_path: Path, merges_path: Path) -> tokenizers.Tokenizer
     if not all(
         isinstance(k, str) and isinstance(v, int) for k, v in vocab.items()
     ):
-        raise ValueError(
+        raise FileContentError(
             f"{vocab_path} is valid JSON but not a vocabulary: expected an object "
             '{"token": id, ...} with integer ids. Check that you have the right file '
             "(GPT-2's encoder.json / Hugging Face's vocab.json)."
@@ -158,7 +159,7 @@ def _byte_level_bpe(vocab_path: Path, merges_path: Path) -> tokenizers.Tokenizer
     try:
         model = models.BPE.from_file(str(vocab_path), str(merges_path))
     except Exception as e:  # tokenizers raises a bare Exception
-        raise ValueError(
+        raise FileContentError(
             f"Could not build a BPE tokenizer from {merges_path} (with {vocab_path}): "
             f"{e}. merges.txt should start with '#version: 0.2' followed by one "
             "'left right' pair per line, and every merged token must be in "
@@ -185,7 +186,7 @@ def gpt2_tokenizer() -> Tokenizer:
     vocab_path, merges_path = folder / "vocab.json", folder / "merges.txt"
     for path in (vocab_path, merges_path):
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"The GPT-2 tokenizer file {path} is missing. It ships in the "
                 "repository's data/gpt2-tokenizer/ folder, which tinyia3 only finds "
                 "when installed from a checkout in editable mode: run "
@@ -195,7 +196,7 @@ def gpt2_tokenizer() -> Tokenizer:
     for path, expected in ((vocab_path, GPT2_VOCAB_SHA256), (merges_path, GPT2_MERGES_SHA256)):
         found = _sha256(path)
         if found != expected:
-            raise ValueError(
+            raise FileContentError(
                 f"{path} is not the exact GPT-2 file: expected sha256 {expected}, "
                 f"found {found}. A changed file gives wrong token ids without any "
                 "other error. Restore it with `git checkout -- data/gpt2-tokenizer`; "
@@ -214,7 +215,7 @@ def tokenizer_from_folder(folder: str | Path) -> Tokenizer | None:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"tokenizer_from_folder() expected a folder, but {folder} "
             f"{'is a file' if folder.exists() else 'does not exist'}. Pass the folder "
             "that holds the model's files (config.json, tokenizer.json, ...)."
@@ -225,7 +226,7 @@ def tokenizer_from_folder(folder: str | Path) -> Tokenizer | None:
         try:
             backend = tokenizers.Tokenizer.from_file(str(tokenizer_json))
         except Exception as e:  # tokenizers raises a bare Exception
-            raise ValueError(
+            raise FileContentError(
                 f"Could not load {tokenizer_json}: {e}. The file is damaged or was not "
                 "written by the Hugging Face tokenizers library. Re-download it, or "
                 "delete it so that vocab.json + merges.txt in the same folder are used "
@@ -239,7 +240,7 @@ def tokenizer_from_folder(folder: str | Path) -> Tokenizer | None:
         return None
     if has_vocab != has_merges:
         present, missing = (vocab_path, merges_path) if has_vocab else (merges_path, vocab_path)
-        raise ValueError(
+        raise FileContentError(
             f"{folder} holds {present.name} but not {missing.name}; a BPE tokenizer "
             "needs both files (or a single tokenizer.json). Copy the missing file from "
             "the same model."

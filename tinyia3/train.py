@@ -6,11 +6,13 @@ the model is frozen; LoRA, BitFit and full fine-tuning run in the same loop (con
 Everything is seeded: the same command gives the same adapter.
 
 A run folder holds:
+    state.safetensors     adapter + optimiser moments + step + history + fingerprints: the run
     adapter.safetensors   the latest good adapter, IA³ or LoRA (tinyia3.load_adapter reads it)
     model/                instead, for bitfit and full: the fine-tuned model, merged
-    state.safetensors     adapter + optimiser moments + step, for --resume
     history.jsonl         one line per step: loss, learning rate, gradient norm, evaluations
-Files are replaced atomically, so an interrupted run never leaves a half-written one.
+    .lock                 while a run writes (tinyia3/run_folder.py)
+Files are replaced atomically, so an interrupted run never leaves a half-written one; the
+adapter and history.jsonl are rewritten from the state, so they never disagree after --resume.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ import numpy as np
 from .checkpoint import read_safetensors, write_atomic
 from .data import Dataset, lm_batch, mc_batch
 from .bitfit import BitFit
+from .errors import (ArgumentError, MissingFileError, RunFolderError, TrainingInterrupted,  # noqa: F401
+                     TrainingStopped)  # TrainingStopped is also importable from here, as before
 from .full import FullFineTune
 from .ia3 import IA3
 from .lora import LoRA
 from .losses import TFEW_TERMS, loss, loss_and_grad, predict, tfew_loss_and_grad, tfew_loss_and_scores
 from .model import GPT2
 from .optim import AdamW, clip_by_global_norm, warmup_linear_lr
+from .run_folder import RunFolder, fingerprint, fingerprint_changes
 
 
 @dataclass
@@ -67,7 +72,7 @@ class TrainConfig:
     def make_adapter(self, model):
         """A fresh parameter set for this method (a private copy of the weights for bitfit, full)."""
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, found {self.method!r}.")
+            raise ArgumentError(f"method must be one of {', '.join(METHODS)}, found {self.method!r}.")
         if self.method == "lora":
             return LoRA.init(model, self.rank, self.alpha, self.targets, seed=self.seed)
         return {"ia3": IA3.ones, "bitfit": BitFit.of, "full": FullFineTune.of}[self.method](model)
@@ -102,11 +107,7 @@ def _comparable(settings: dict) -> dict:
 
 def _require(ok: bool, name: str, expected: str, found) -> None:
     if not ok:
-        raise ValueError(f"{name.replace('_', '-')} must be {expected}; found {found!r}.")
-
-
-class TrainingStopped(RuntimeError):
-    """Training stopped early (a NaN or inf); the last good adapter is on disk."""
+        raise ArgumentError(f"{name.replace('_', '-')} must be {expected}; found {found!r}.")
 
 
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
@@ -160,95 +161,155 @@ def evaluate(model: GPT2, adapter, dataset: Dataset, batch_size=16, terms=TFEW_T
     return results
 
 
-def _save_state(path: Path, params: dict, opt: AdamW, step: int, config: TrainConfig) -> None:
+def _save_state(path: Path, params: dict, opt: AdamW, step: int, config: TrainConfig,
+                history: list[dict], fingerprint: dict) -> None:
+    """The run's one source of truth: parameters, optimiser, step, history and fingerprints in a
+    single atomically replaced file. adapter.safetensors and history.jsonl are copies of it."""
     from safetensors.numpy import save_file
 
     tensors = {f"param.{k}": v for k, v in params.items()}
     tensors.update({f"opt.{k}": v for k, v in opt.state_dict().items()})
-    metadata = {"step": str(step), "config": json.dumps(asdict(config))}
+    metadata = {"step": str(step), "config": json.dumps(asdict(config)), "history": json.dumps(history),
+                "fingerprint": json.dumps(fingerprint)}
     write_atomic(path, lambda p: save_file(tensors, str(p), metadata=metadata))
 
 
+def _write_history(path: Path, history: list[dict]) -> None:
+    text = "".join(json.dumps(h) + "\n" for h in history)
+    write_atomic(path, lambda p: p.write_text(text))
+
+
+def _restore(state_path: Path, history_path: Path, params: dict, opt: AdamW, config: TrainConfig,
+             fingerprint: dict, sources: dict) -> tuple[int, list[dict]]:
+    """Load the saved run into params and opt, refusing one made with other settings or inputs."""
+    if not state_path.is_file():
+        raise MissingFileError(f"--resume: no checkpoint {state_path}. Train without --resume to start, "
+                               "or pass the --out folder of the run to continue.")
+    tensors, metadata = read_safetensors(state_path)
+    saved, now = _comparable(json.loads(metadata["config"])), _comparable(asdict(config))
+    changes = [f"{k} was {saved.get(k)!r}, now {v!r}" for k, v in now.items() if saved.get(k) != v]
+    if "fingerprint" in metadata:  # runs saved before tinyia3 0.3 carry none
+        changes += fingerprint_changes(json.loads(metadata["fingerprint"]), fingerprint, sources)
+    if changes:
+        raise RunFolderError(f"--resume of {state_path.parent}, but " + "; ".join(changes)
+                             + ". Resume with the same model, data and settings, or start a new --out "
+                             "(or --overwrite this one).")
+    for name, value in params.items():
+        value[...] = tensors[f"param.{name}"]
+    opt.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("opt.")})
+    step = int(metadata["step"])
+    if "history" in metadata:
+        history = json.loads(metadata["history"])
+    else:  # older runs kept the history only in history.jsonl
+        history = [json.loads(line) for line in open(history_path)][: step + 1] if history_path.exists() else []
+    return step, history
+
+
+def _check_inputs(model: GPT2, train_set: Dataset, eval_set: Dataset | None, config: TrainConfig) -> None:
+    if len(train_set) == 0:
+        raise ArgumentError(f"{train_set.source} holds no examples; a training set needs at least one.")
+    if config.batch_size > len(train_set):
+        raise ArgumentError(f"--batch-size {config.batch_size} is larger than the {len(train_set)} training "
+                            f"examples of {train_set.source}; pass at most {len(train_set)}.")
+    if eval_set is not None and eval_set.kind != train_set.kind:
+        raise ArgumentError(f"the held-out set {eval_set.source} is a {eval_set.kind!r} dataset but the training "
+                            f"set {train_set.source} is {train_set.kind!r}: pass held-out data of the same task.")
+
+
 def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config: TrainConfig,
-          resume=False, progress=True, log=print) -> list[dict]:
+          resume=False, progress=True, log=print, overwrite=False) -> list[dict]:
     """Fine-tune on train_set (IA³ vectors by default); returns the history (also in out/history.jsonl).
 
     config.method picks what trains: "ia3" (default) and "lora" write out/adapter.safetensors;
     "bitfit" (biases) and "full" (every weight) train a private copy and write it merged to
     out/model/ (the caller's model is never changed).
+
+    `out` is locked for the run (tinyia3.run_folder). A folder holding another run needs
+    resume=True (continue it: same model, data and settings, checked) or overwrite=True.
+    state.safetensors holds everything; the adapter and history.jsonl are rewritten from it, so
+    a kill at any instant leaves complete files and --resume continues bit-exactly.
+    Ctrl-C raises TrainingInterrupted, naming the last saved step.
     """
+    _check_inputs(model, train_set, eval_set, config)
+    if resume and overwrite:
+        raise ArgumentError("--resume continues the run in --out and --overwrite replaces it: pass one of them.")
+    with RunFolder(out) as folder:
+        if not resume and folder.used():
+            if not overwrite:
+                raise RunFolderError(f"--out {folder.path} already holds a run ({', '.join(folder.used())}). "
+                                     "Continue it with --resume, replace it with --overwrite, or pass a new --out.")
+            folder.clear()
+        return _train_in(folder.path, model, train_set, eval_set, config, resume, progress, log)
+
+
+def _train_in(out: Path, model, train_set, eval_set, config, resume, progress, log) -> list[dict]:
     from tqdm import tqdm
 
     from .checkpoint import save_model
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     state_path, adapter_path, history_path = out / "state.safetensors", out / "adapter.safetensors", out / "history.jsonl"
     adapter = config.make_adapter(model)
     params = adapter.named()  # views: the optimiser updates the adapter's own arrays
     as_file = config.method in ADAPTER_FILES
+    fp = fingerprint(model, train_set, eval_set)
+    opt = AdamW(params, lr=config.lr)  # plain Adam: decay would pull IA³ scales toward 0, not 1
 
-    def save_result():
+    def save(step: int) -> None:  # state first: the adapter and the history are copies of it
+        _save_state(state_path, params, opt, step, config, history, fp)
         if as_file:
             adapter.save(adapter_path)
         else:
             save_model(adapter.merge_into(model), out / "model")
+        _write_history(history_path, history)
 
-    opt = AdamW(params, lr=config.lr)  # plain Adam: decay would pull IA³ scales toward 0, not 1
-    start, history = 0, []
     if resume:
-        if not state_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint {state_path}. Train without --resume to start, "
-                                    "or pass the --out folder of the run to continue.")
-        tensors, metadata = read_safetensors(state_path)
-        saved, now = _comparable(json.loads(metadata["config"])), _comparable(asdict(config))
-        changed = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
-        if changed:
-            raise ValueError(f"--resume with different settings than the saved run: "
-                             + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
-                             + ". Use the same settings, or a new --out folder.")
-        for name, value in params.items():
-            value[...] = tensors[f"param.{name}"]
-        opt.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("opt.")})
-        start = int(metadata["step"])
-        if history_path.exists():
-            history = [json.loads(line) for line in open(history_path)][: start + 1]
+        sources = {"train_data": train_set.source, "eval_data": eval_set.source if eval_set else None}
+        start, history = _restore(state_path, history_path, params, opt, config, fp, sources)
+        save(start)  # repairs an adapter or history a kill left behind the state
         log(f"resumed from {state_path} at step {start}")
-    elif eval_set is not None:
-        history.append({"step": 0, "eval": evaluate(model, adapter, eval_set, terms=config.terms)})
-
-    def flush():
-        text = "".join(json.dumps(h) + "\n" for h in history)
-        write_atomic(history_path, lambda p: p.write_text(text))
-
+    else:
+        start, history = 0, []
+        if eval_set is not None:
+            history.append({"step": 0, "eval": evaluate(model, adapter, eval_set, terms=config.terms)})
+        if as_file:
+            save(0)  # small, and proves before any training that the folder is writable
+        else:  # a whole model (and its Adam moments) is not worth writing before step 1
+            _write_history(history_path, history)
+    saved = start
     warmup = config.warmup_steps()
     desc = {"ia3": "IA³", "lora": "LoRA", "bitfit": "BitFit", "full": "full"}[config.method] + " fine-tuning"
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=desc,
                unit="step", disable=None if progress else True)  # None: no bar when not a terminal
-    for step in bar:
-        index = batch_indices(len(train_set), step, config.batch_size, config.seed)
-        loss_value, grads = step_loss_and_grad(model, adapter, train_set, index, config.terms)
-        if not math.isfinite(loss_value) or not all(np.isfinite(g).all() for g in grads.values()):
-            save_result()  # the parameters before this step: the last good ones
-            flush()
-            raise TrainingStopped(
-                f"Step {step + 1}: the loss is {loss_value} (or a gradient is not finite). Training "
-                f"stopped; the last good {'adapter' if as_file else 'model'} is in {out}. "
-                "Try a lower --lr, or check the data."
-            )
-        norm = clip_by_global_norm(grads, config.clip)
-        lr = warmup_linear_lr(step, config.steps, config.lr, warmup)
-        opt.step(grads, lr)
-        record = {"step": step + 1, "loss": loss_value, "lr": lr, "grad_norm": norm}
-        bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}")
-        last = step + 1 == config.steps
-        if eval_set is not None and ((step + 1) % config.eval_every == 0 or last):
-            record["eval"] = evaluate(model, adapter, eval_set, terms=config.terms)
-            bar.write(f"step {step + 1}: held-out " + ", ".join(f"{k} {v:.4f}" for k, v in record["eval"].items()))
-        history.append(record)
-        if (step + 1) % config.save_every == 0 or last:
-            save_result()
-            _save_state(state_path, params, opt, step + 1, config)
-            flush()
-    flush()
+    step = start
+    try:
+        for step in bar:
+            index = batch_indices(len(train_set), step, config.batch_size, config.seed)
+            loss_value, grads = step_loss_and_grad(model, adapter, train_set, index, config.terms)
+            if not math.isfinite(loss_value) or not all(np.isfinite(g).all() for g in grads.values()):
+                save(step)  # the parameters before this step: finite, checked after every step
+                raise TrainingStopped(
+                    f"Step {step + 1}: the loss is {loss_value} (or a gradient is not finite). Training "
+                    f"stopped; the last good {'adapter' if as_file else 'model'} (step {step}) is in {out}. "
+                    "Try a lower --lr, or check the data and the model's weights.")
+            norm = clip_by_global_norm(grads, config.clip)
+            lr = warmup_linear_lr(step, config.steps, config.lr, warmup)
+            opt.step(grads, lr)
+            if not all(np.isfinite(v).all() for v in params.values()):
+                raise TrainingStopped(
+                    f"Step {step + 1} made a parameter non-finite; nothing of it was saved. The last good "
+                    f"{'adapter' if as_file else 'model'} (step {saved}) is in {out}. Try a lower --lr.")
+            record = {"step": step + 1, "loss": loss_value, "lr": lr, "grad_norm": norm}
+            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}")
+            last = step + 1 == config.steps
+            if eval_set is not None and ((step + 1) % config.eval_every == 0 or last):
+                record["eval"] = evaluate(model, adapter, eval_set, terms=config.terms)
+                bar.write(f"step {step + 1}: held-out " + ", ".join(f"{k} {v:.4f}" for k, v in record["eval"].items()))
+            history.append(record)
+            if (step + 1) % config.save_every == 0 or last:
+                save(step + 1)
+                saved = step + 1
+    except KeyboardInterrupt:
+        bar.close()
+        raise TrainingInterrupted(f"interrupted at step {step + 1} of {config.steps}; the last saved step is "
+                                  f"{saved}, in {out}. Continue with --resume.") from None
     return history

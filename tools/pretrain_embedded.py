@@ -11,6 +11,12 @@ larger one.
     python tools/pretrain_embedded.py            # ~2 hours on 2 cores; resumable
     python tools/pretrain_embedded.py --resume   # continue after an interruption
 
+A run is one or more phases, each a warm-up then a linear decay to 0. The first is --steps,
+--lr and --warmup with the registers drawn equally; each --then STEPS:LR:WARMUP[:MIX] appends
+one more, optionally with its own register mixture (MIX = name=weight,...). A finished run can
+be continued with `--resume --then ...`: the checkpoint's phases must be the first phases of the
+new recipe, so the result is the same as running all phases in one go.
+
 The run checkpoints to --work every --save-every steps (atomically), and at the end writes
 data/embedded/ (config.json, model.safetensors in float16, hub layout) and metrics.json, the
 numbers the model card quotes, with a held-out loss per register.
@@ -75,9 +81,10 @@ def tokens(corpus: Path, split: str) -> np.ndarray:
     return array
 
 
-def batch(data: list[np.ndarray], rng, B: int, T: int) -> np.ndarray:
-    """B random windows of T tokens, each from one register drawn with equal probability."""
-    which = rng.integers(0, len(data), size=B)
+def batch(data: list[np.ndarray], rng, B: int, T: int, mix: list[float] | None = None) -> np.ndarray:
+    """B random windows of T tokens, each from one register drawn with probability `mix`
+    (equal when None; that draw is kept as it was so the first phase's batches do not change)."""
+    which = rng.integers(0, len(data), size=B) if mix is None else rng.choice(len(data), size=B, p=mix)
     starts = [rng.integers(0, len(data[r]) - T) for r in which]
     return np.stack([data[r][s:s + T] for r, s in zip(which, starts)]).astype(np.int64)
 
@@ -127,6 +134,9 @@ def parse_args(argv):
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--eval-windows", type=int, default=24, help="fixed held-out windows per register")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--then", action="append", default=[], metavar="STEPS:LR:WARMUP[:MIX]",
+                   help="one more phase after the first, e.g. 3000:1e-3:100:scripture=0.15,drama=0.3,"
+                        "technical=0.15,plain=0.4 (repeatable)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-ship", action="store_true", help="train only: write no data/embedded, no metrics")
     args = p.parse_args(argv)
@@ -139,8 +149,52 @@ def parse_args(argv):
     if not 0 <= args.warmup < args.steps:
         p.error(f"--warmup must be in [0, --steps), found {args.warmup}")
     args.registers = [r for r in args.registers.split(",") if r]
+    args.phases = [{"steps": args.steps, "lr": args.lr, "warmup": args.warmup, "mix": None}]
+    args.phases += [parse_phase(p, spec, args.registers) for spec in args.then]
+    args.total_steps = sum(ph["steps"] for ph in args.phases)
     args.config = shape_config(args.shape, n_positions=max(256, args.seq))
     return args
+
+
+def parse_phase(p, spec: str, registers: list[str]) -> dict:
+    """'3000:1e-3:100:drama=0.3,...' -> {"steps", "lr", "warmup", "mix"} (mix: weights in
+    register order, summing to 1; None for equal draws)."""
+    expected = "expected STEPS:LR:WARMUP[:register=weight,...], such as 3000:1e-3:100"
+    parts = spec.split(":", 3)
+    try:
+        steps, lr, warmup = int(parts[0]), float(parts[1]), int(parts[2])
+    except (ValueError, IndexError):
+        p.error(f"--then {spec!r}: {expected}")
+    if steps <= 0 or not (math.isfinite(lr) and lr > 0) or not 0 <= warmup < steps:
+        p.error(f"--then {spec!r}: need STEPS > 0, LR > 0 and 0 <= WARMUP < STEPS")
+    mix = None
+    if len(parts) == 4:
+        weights = {}
+        for item in parts[3].split(","):
+            name, _, value = item.partition("=")
+            try:
+                weights[name] = float(value)
+            except ValueError:
+                p.error(f"--then {spec!r}: mixture item {item!r} is not register=weight")
+        if set(weights) != set(registers) or min(weights.values()) < 0 or sum(weights.values()) <= 0:
+            p.error(f"--then {spec!r}: give a non-negative weight for each of {', '.join(registers)}")
+        total = sum(weights.values())
+        mix = [weights[r] / total for r in registers]
+    return {"steps": steps, "lr": lr, "warmup": warmup, "mix": mix}
+
+
+def phase_at(phases: list[dict], step: int) -> tuple[dict, int]:
+    """The phase that global step `step` (from 0) falls in, and the step within it."""
+    for phase in phases:
+        if step < phase["steps"]:
+            return phase, step
+        step -= phase["steps"]
+    raise ValueError(f"step {step} is past the last phase")
+
+
+def is_phase_end(phases: list[dict], step: int) -> bool:
+    ends = np.cumsum([ph["steps"] for ph in phases])
+    return step in ends
 
 
 def held_losses(model, held: dict[str, np.ndarray]) -> dict[str, float]:
@@ -153,9 +207,9 @@ def restore(args, model, opt, rng, state_path, log_path) -> tuple[int, float]:
         sys.exit(f"--resume: no checkpoint at {state_path}. Start without --resume.")
     tensors, meta = read_safetensors(state_path)
     recipe = json.loads(meta.get("recipe", "{}"))
-    if recipe != run_recipe(args):
+    if not continues(recipe, run_recipe(args)):
         sys.exit(f"--resume: {state_path} was made by another run ({recipe}); this one is {run_recipe(args)}. "
-                 "Use the same options, or another --work folder.")
+                 "Use the same options (more --then phases may follow), or another --work folder.")
     for k in model.params:
         model.params[k][...] = tensors[f"param.{k}"]
     opt.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("opt.")})
@@ -169,8 +223,20 @@ def restore(args, model, opt, rng, state_path, log_path) -> tuple[int, float]:
 
 
 def run_recipe(args) -> dict:
-    return {"shape": args.shape, "registers": args.registers, "steps": args.steps, "batch": args.batch,
-            "seq": args.seq, "lr": args.lr, "warmup": args.warmup, "seed": args.seed}
+    recipe = {"shape": args.shape, "registers": args.registers, "steps": args.steps, "batch": args.batch,
+              "seq": args.seq, "lr": args.lr, "warmup": args.warmup, "seed": args.seed}
+    if args.phases[1:]:  # a one-phase recipe keeps its old form, so old checkpoints still resume
+        recipe["then"] = args.phases[1:]
+    return recipe
+
+
+def continues(saved: dict, current: dict) -> bool:
+    """Whether `current` is `saved` with zero or more phases appended: every step the checkpoint
+    took had the same batch and learning rate under the new recipe."""
+    base = {k: v for k, v in saved.items() if k != "then"}
+    now = {k: v for k, v in current.items() if k != "then"}
+    done, planned = saved.get("then", []), current.get("then", [])
+    return base == now and planned[:len(done)] == done
 
 
 def save_state(path: Path, model: GPT2, opt: AdamW, step: int, rng, recipe: dict) -> None:
@@ -195,29 +261,31 @@ def train(args, model, train_data, held) -> Path:
         log_path.unlink()
     decayed = [k for k in model.params if decay_mask(k)]
     full = FullFineTune.of(model, copy=False)  # every weight trains, in the model's own arrays
-    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="pre-training", unit="step")
+    total = args.total_steps
+    bar = tqdm(range(start, total), initial=start, total=total, desc="pre-training", unit="step")
     t0 = time.time()
     for step in bar:
-        ids = batch(train_data, rng, args.batch, args.seq)
+        phase, local = phase_at(args.phases, step)
+        ids = batch(train_data, rng, args.batch, args.seq, phase["mix"])
         loss_value, grads = loss_and_grad(model, full, ids)
         grads = grads.named()
         if not math.isfinite(loss_value):
             sys.exit(f"loss became {loss_value} at step {step}; the last good state is in {state_path}.")
         norm = clip_by_global_norm(grads, args.clip)
-        lr = warmup_linear_lr(step, args.steps, args.lr, args.warmup)
+        lr = warmup_linear_lr(local, phase["steps"], phase["lr"], phase["warmup"])
         for k in decayed:  # decoupled weight decay on matrices only
             model.params[k] *= 1.0 - lr * args.weight_decay
         opt.step(grads, lr)
         bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", gnorm=f"{norm:.2f}")
         record = {"step": step + 1, "loss": loss_value, "lr": lr, "grad_norm": norm,
                   "seconds": t_offset + time.time() - t0}
-        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+        if (step + 1) % args.eval_every == 0 or is_phase_end(args.phases, step + 1):
             record["heldout_loss"] = held_losses(model, held)
             bar.write(f"step {step + 1}: train {loss_value:.3f}  held-out " +
                       "  ".join(f"{k} {v:.3f}" for k, v in record["heldout_loss"].items()))
         with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
-        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
+        if (step + 1) % args.save_every == 0 or is_phase_end(args.phases, step + 1):
             save_state(state_path, model, opt, step + 1, rng, run_recipe(args))
     return log_path
 
@@ -241,13 +309,17 @@ def ship(args, model, train_data, held_data, log_path) -> dict:
             "train_loss": mean_loss(shipped, eval_windows(tr, args.seq, 64)),
             "unigram_heldout_loss": unigram, "unigram_heldout_ppl": math.exp(unigram),
         }
-    tokens_seen = args.steps * args.batch * args.seq
+    tokens_seen = args.total_steps * args.batch * args.seq
+    n = len(args.registers)
+    seen = {name: sum(ph["steps"] * args.batch * args.seq * (ph["mix"][i] if ph["mix"] else 1.0 / n)
+                      for ph in args.phases) for i, name in enumerate(args.registers)}
     metrics = {
         "config": args.config.to_dict(), "shape": args.shape,
         "parameters": shipped.num_parameters(),
         "registers": per_register,
-        "steps": args.steps, "batch": args.batch, "seq": args.seq, "tokens_seen": tokens_seen,
-        "epochs": {n: tokens_seen / len(args.registers) / r["train_tokens"] for n, r in per_register.items()},
+        "steps": args.total_steps, "batch": args.batch, "seq": args.seq, "tokens_seen": tokens_seen,
+        "phases": args.phases,
+        "epochs": {name: seen[name] / r["train_tokens"] for name, r in per_register.items()},
         "lr": args.lr, "warmup": args.warmup, "weight_decay": args.weight_decay, "clip": args.clip,
         "seed": args.seed,
         "training_seconds": log[-1]["seconds"],
