@@ -58,7 +58,23 @@ def read_file(path: Path, expected_format: str | None = None) -> tuple[dict, dic
     if expected_format is not None and metadata["format"] != expected_format:
         raise FileContentError(f"{path} holds a {metadata['format']!r} adapter, not {KINDS[expected_format]}: load it "
                          "with tinyia3.load_adapter(path), which reads every kind.")
+    _check_tensors(tensors, path)
     return tensors, metadata
+
+
+def _check_tensors(tensors: dict, source) -> None:
+    from .checkpoint import check_float_tensor
+
+    for name, tensor in tensors.items():
+        check_float_tensor(tensor, name, source)
+
+
+def check_names(tensors: dict, allowed, source) -> None:
+    """Refuse a tensor an adapter of this kind does not have (it would be silently ignored)."""
+    unknown = sorted(set(tensors) - set(allowed))
+    if unknown:
+        raise FileContentError(f"{source}: unexpected tensor {unknown[0]!r}; this kind of adapter holds only "
+                               f"{', '.join(sorted(allowed))}. Was it written by another tool? Save it again with tinyia3.")
 
 
 def write_peft(folder, tensors: dict, config: dict) -> Path:
@@ -103,6 +119,7 @@ def read_peft(folder: Path, peft_type: str) -> tuple[dict, dict]:
         tensors, _ = read_safetensors(weights_path)
     except ValueError as err:
         raise FileContentError(f"Cannot read adapter {weights_path}: {err}") from None
+    _check_tensors(tensors, weights_path)
     return {k: np.array(v) for k, v in tensors.items()}, config
 
 

@@ -86,6 +86,20 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
     return tensors, metadata
 
 
+def check_float_tensor(array: np.ndarray, name: str, source) -> None:
+    """Refuse a tensor read from a file that is not floating point or holds NaN or inf, naming
+    it: such a value would only surface later as NaN losses or "!!!!" generations."""
+    if not np.issubdtype(array.dtype, np.floating):
+        raise FileContentError(f"{source}: tensor {name} has dtype {array.dtype}, expected floating point. "
+                               "The file was not written by tinyia3, PEFT or transformers: save it again.")
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = int(array.size - np.count_nonzero(finite))
+        raise FileContentError(f"{source}: tensor {name} holds {bad} non-finite value{'s' if bad > 1 else ''} "
+                               f"(NaN or inf) of {array.size}. It comes from a diverged run or a damaged file; "
+                               "use an earlier checkpoint or save it again.")
+
+
 def expected_shapes(config: GPT2Config) -> dict[str, tuple[int, ...]]:
     """Every GPT-2 parameter name (hub layout) with its shape. Conv1D weights are (in, out)."""
     C, F, V, P = config.n_embd, config.n_inner, config.vocab_size, config.n_positions
@@ -144,8 +158,7 @@ def gpt2_params(tensors: dict[str, np.ndarray], config: GPT2Config, dtype, sourc
                 f"n_positions={config.n_positions}) implies {list(shape)}. The config and the weights "
                 "come from different models."
             )
-        if not np.issubdtype(params[name].dtype, np.floating):
-            raise FileContentError(f"{source}: tensor {name} has dtype {params[name].dtype}, expected floating point.")
+        check_float_tensor(params[name], name, source)  # bf16 already arrives as float32
     # copy=False keeps a float32 checkpoint memory-mapped (read-only) when the model is float32.
     return {name: params[name].astype(dtype, copy=False) for name in expected}
 

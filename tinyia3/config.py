@@ -7,6 +7,7 @@ next to this class.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -38,6 +39,10 @@ class GPT2Config:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ArgumentError(f"GPT2Config.{name} must be a positive integer, found {value!r}.")
+        eps = self.layer_norm_epsilon
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or not 0 < eps < 1:
+            raise ArgumentError(f"GPT2Config.layer_norm_epsilon must be a small positive number (GPT-2: 1e-5), "
+                                f"found {eps!r}: layer norm divides by sqrt(variance + epsilon).")
         if self.n_embd % self.n_head != 0:
             raise ArgumentError(
                 f"GPT2Config: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}) "

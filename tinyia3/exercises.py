@@ -19,7 +19,9 @@ model with its adapter computes", and (c) compares every weight with tinyia3.ia3
     report = exercises.check("layer_norm_backward", solution=True)   # the package's function
     print(report.text()); report.passed
 
-Student code is loaded from its file with importlib; sys.path is never changed.
+A student's file is loaded and called in a process of its own (tinyia3/student_process.py):
+it cannot end the check with exit(), fake the report or patch the reference, and only the values
+its function returns are judged. sys.path is never changed.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ from . import ops
 from .config import GPT2Config
 from .gradcheck import TOLERANCE_F64, numerical_vjp, rel_error
 from .ia3 import IA3, merge
+from .errors import MissingFileError
 from .model import GPT2, BlockCache, block_forward, init_params
+from .student_process import StudentFunction
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES_DIR = ROOT / "lessons" / "exercises"
@@ -423,7 +427,7 @@ def _cast(obj, dtype):
 
 def _where(err: BaseException, path: str | None) -> str:
     """'line 12 of your file: dx = ...' for the innermost frame of the student's file."""
-    frames = traceback.extract_tb(err.__traceback__)
+    frames = getattr(err, "student_frames", None) or traceback.extract_tb(err.__traceback__)
     mine = [f for f in frames if path and os.path.abspath(f.filename) == os.path.abspath(path)]
     frame = (mine or frames or [None])[-1]
     if frame is None:
@@ -794,7 +798,7 @@ def load_function(path, name: str):
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path} does not exist. The exercise stubs are in {_show_path(EXERCISES_DIR)}/"
             + (f"; restore the original with `git checkout -- lessons/exercises/{name}.py`."
                if name in EXERCISES else ".")
@@ -810,9 +814,9 @@ def _signature_problem(fn, reference) -> str | None:
         return [(p.name, p.default) for p in inspect.signature(f).parameters.values()]
 
     try:
-        if described(fn) == described(reference):
+        if fn.parameters is None or fn.parameters == described(reference):
             return None
-        return (f"your function takes {inspect.signature(fn)}, the package's takes "
+        return (f"your function takes {fn.signature}, the package's takes "
                 f"{str(inspect.signature(reference)).split(' ->')[0]}. Keep the stub's signature: "
                 "the checks call it the way the model does.")
     except (TypeError, ValueError):
@@ -829,25 +833,30 @@ def check(name: str, path=None, solution: bool = False, seed: int = 0) -> Report
     else:
         path = Path(path) if path is not None else ex.stub_path
         report = Report(ex, _show_path(path))
+        if not path.is_file():
+            load_function(path, name)  # raises the missing-file error, with the way back to the stub
         try:
-            fn = load_function(path, name)
-        except FileNotFoundError:
-            raise
-        except Exception as err:  # a syntax error or a failing import in the student's file
+            fn = StudentFunction(path, name)
+        except Exception as err:  # a syntax error, a failing import, an exit() while loading
             line = getattr(err, "lineno", None)
             report.add("FAIL", f"{_show_path(path)} cannot be loaded: {type(err).__name__}: {err}",
-                       (f"at line {line}: {(err.text or '').strip()}" if line and isinstance(err, SyntaxError)
+                       (f"at line {line}: {(err.text or '').strip()}" if line and getattr(err, "syntax", False)
                         else _where(err, str(path))),
                        "Fix the file so that `python " + _show_path(path) + "` runs without an error.")
             return report
-        if fn is None or not callable(fn):
-            report.add("FAIL", f"{_show_path(path)} defines no function called {name}",
-                       f"Keep the stub's `def {name}(...)` line; the checker looks for that name.")
-            return report
-        problem = _signature_problem(fn, ex.reference)
-        if problem:
-            report.add("FAIL", f"{name} has another signature than the package's", problem)
-            return report
-        report.add("ok", f"loaded {name}{inspect.signature(fn)}")
-    (ex.checker or _check_gradients)(ex, fn, report, seed, str(path) if path else None)
+        try:
+            if not fn.defined:
+                report.add("FAIL", f"{_show_path(path)} defines no function called {name}",
+                           f"Keep the stub's `def {name}(...)` line; the checker looks for that name.")
+                return report
+            problem = _signature_problem(fn, ex.reference)
+            if problem:
+                report.add("FAIL", f"{name} has another signature than the package's", problem)
+                return report
+            report.add("ok", f"loaded {name}{fn.signature}")
+            (ex.checker or _check_gradients)(ex, fn, report, seed, str(path))
+        finally:
+            fn.close()
+        return report
+    (ex.checker or _check_gradients)(ex, fn, report, seed, None)
     return report

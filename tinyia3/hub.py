@@ -39,7 +39,8 @@ HUB_ALIASES = {
 
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAMES = ("tokenizer.json", "vocab.json", "merges.txt")
-PROBE_SECONDS = 1.5
+PROBE_SECONDS = 1.5  # to open a TCP connection
+ANSWER_SECONDS = 4.0  # for the hub's first answer (a network that accepts and never answers)
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -141,6 +142,37 @@ def hub_reachable(endpoint: str | None = None, timeout: float = PROBE_SECONDS) -
     return bool(result)
 
 
+def hub_answer(repo_id: str, endpoint: str | None = None, timeout: float = ANSWER_SECONDS) -> int | None:
+    """The HTTP status of the hub's answer about repo_id's config.json (200, 404, ...), or None if
+    no answer came within `timeout` seconds in all (name resolution, connection and reply).
+
+    A network that accepts connections and never replies (a proxy, a dropping firewall) would
+    otherwise hold huggingface_hub in its timeouts and retries for minutes.
+    """
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    url = f"{(endpoint or constants.ENDPOINT).rstrip('/')}/{repo_id}/resolve/main/config.json"
+    result = []
+
+    def ask():
+        request = urllib.request.Request(url, method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                result.append(reply.status)
+        except urllib.error.HTTPError as err:
+            result.append(err.code)
+        except (OSError, ValueError):
+            pass
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return result[0] if result else None
+
+
 def _from_hub(name: str, cache_dir: str | None) -> ModelFiles:
     from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
@@ -162,7 +194,13 @@ def _from_hub(name: str, cache_dir: str | None) -> ModelFiles:
     elif not hub_reachable():
         why = f"the hub ({constants.ENDPOINT}) cannot be reached from this machine"
     else:
-        why = None
+        status = hub_answer(repo_id)
+        why = {None: f"the hub ({constants.ENDPOINT}) accepts connections but does not answer within "
+                     f"{ANSWER_SECONDS:g} s (a proxy or firewall?)",
+               404: f"the hub has no repository {repo_id!r} (check the name)",
+               401: f"the hub refuses access to {repo_id!r} (a private or gated repository: log in first)"}.get(status)
+        if why is None and status is not None and status >= 400:
+            why = f"the hub answered HTTP {status} for {repo_id!r}"
     if why:
         raise ModelNotAvailableError(
             f"Cannot load {name!r} (hub repository {repo_id}): it is not in the Hugging Face cache "
@@ -172,11 +210,12 @@ def _from_hub(name: str, cache_dir: str | None) -> ModelFiles:
             "  2. pass a local folder that holds config.json and model.safetensors;\n"
             "  3. use the model that ships with tinyia3: --model embedded (or load_model('embedded'))."
         )
-    config = hf_hub_download(repo_id, "config.json", cache_dir=cache)
-    hf_hub_download(repo_id, WEIGHTS_NAME, cache_dir=cache)
+    # The hub answered: download, with a bounded wait for each file's metadata.
+    config = hf_hub_download(repo_id, "config.json", cache_dir=cache, etag_timeout=ANSWER_SECONDS)
+    hf_hub_download(repo_id, WEIGHTS_NAME, cache_dir=cache, etag_timeout=ANSWER_SECONDS)
     for optional in TOKENIZER_NAMES:
         try:
-            hf_hub_download(repo_id, optional, cache_dir=cache)
+            hf_hub_download(repo_id, optional, cache_dir=cache, etag_timeout=ANSWER_SECONDS)
         except Exception:  # noqa: BLE001 - a repository without tokenizer files is still a model
             pass
     folder = Path(config).parent

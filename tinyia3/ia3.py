@@ -193,7 +193,7 @@ def load(path, model=None) -> IA3:
     With `model`, the adapter's shape is checked against it (a clear error if it was made for
     another model) and the vectors take the model's dtype.
     """
-    from .adapter_files import read_file
+    from .adapter_files import check_names, read_file
 
     path = Path(path)
     if path.is_dir():
@@ -203,6 +203,11 @@ def load(path, model=None) -> IA3:
         missing = [n for n in NAMES if n not in tensors]
         if missing:
             raise FileContentError(f"Adapter {path} is damaged: it lacks {', '.join(missing)}.")
+        check_names(tensors, (*NAMES, "l_q"), path)
+        flat = [n for n, t in tensors.items() if t.ndim != 2]
+        if flat:
+            raise FileContentError(f"Adapter {path}: {flat[0]} has shape {list(tensors[flat[0]].shape)}; IA³ vectors are "
+                                   "stored as (n_layer, channels), one row per layer. Save it again with tinyia3.")
         ia3 = IA3(**{n: np.array(tensors[n]) for n in ("l_k", "l_v", "l_ff", "l_q") if n in tensors},
                   base_model=metadata.get("base_model") or None)
         if ia3.shape != {k: int(metadata.get(k, -1)) for k in ia3.shape}:

@@ -240,7 +240,7 @@ def _check_rank(r, alpha):
 
 
 def _load_file(path: Path) -> LoRA:
-    from .adapter_files import read_file
+    from .adapter_files import check_names, read_file
 
     tensors, meta = read_file(path, FORMAT)
     if not meta.get("targets"):
@@ -251,6 +251,11 @@ def _load_file(path: Path) -> LoRA:
         b = {t: np.array(tensors[f"{t}.lora_B"]) for t in targets}
     except KeyError as missing:
         raise FileContentError(f"Adapter {path} is damaged: it lacks {missing.args[0]}.") from None
+    check_names(tensors, [f"{t}.lora_{m}" for t in targets for m in "AB"], path)
+    wrong = [f"{t}.lora_{m}" for t in targets for m, x in (("A", a[t]), ("B", b[t])) if x.ndim != 3]
+    if wrong:
+        raise FileContentError(f"Adapter {path}: {wrong[0]} has shape {list(tensors[wrong[0]].shape)}; LoRA matrices "
+                               "are stored as (n_layer, rows, columns). Save it again with tinyia3.")
     if "alpha" not in meta:
         raise FileContentError(f"Adapter {path} is damaged: its metadata has no alpha.")
     lora = LoRA(a, b, float(meta["alpha"]), meta.get("base_model") or None)

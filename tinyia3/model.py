@@ -34,6 +34,7 @@ LoRA site is (dA, dB); of every other site an array of its shape.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -199,14 +200,23 @@ class GPT2:
         unknown = [s for s in sites.top if s not in TOP_SITES]
         if unknown:
             raise ArgumentError(f"{type(adapter).__name__} puts {unknown[0]!r} at the top: expected some of {', '.join(TOP_SITES)}.")
-        return Sites([{s: self._cast(v) for s, v in block.items()} for block in sites.blocks],
-                     {s: self._cast(v) for s, v in sites.top.items()})
+        return Sites([{s: self._cast(v, f"block {i} {s}") for s, v in block.items()} for i, block in enumerate(sites.blocks)],
+                     {s: self._cast(v, s) for s, v in sites.top.items()})
 
-    def _cast(self, value):
+    def _cast(self, value, where: str):
         """A site's value in the model's dtype (each array: an adapter may mix dtypes); a no-op
-        when it already is."""
+        when it already is. A non-finite value is refused: it would turn every output into NaN."""
         if isinstance(value, tuple):  # a LoRA pair (A, B, scaling)
-            return tuple(self._cast(v) if isinstance(v, np.ndarray) else v for v in value)
+            return tuple(self._cast(v, where) if isinstance(v, np.ndarray) else v for v in value)
+        if not np.isfinite(value).all():
+            raise ArgumentError(f"The adapter's {where} holds NaN or inf: every output would be NaN. It comes from "
+                                "a diverged run; use an earlier checkpoint, or train again with a lower --lr.")
+        if value.dtype.itemsize < np.dtype(self.dtype).itemsize:
+            # One place of issue, so Python's default filter shows it once: not once per token or step.
+            warnings.warn(f"a {value.dtype} adapter is used with a {np.dtype(self.dtype)} model: its values were "
+                          f"already rounded to {value.dtype}, so results are only {value.dtype}-exact. Make the "
+                          f"adapter in {np.dtype(self.dtype)} (e.g. IA3.ones(model), adapter.astype(model.dtype)).",
+                          stacklevel=1)
         return value.astype(self.dtype, copy=False)
 
     # -- backward --------------------------------------------------------------------------------
