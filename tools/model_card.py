@@ -31,6 +31,32 @@ SOURCES = {
 TARGET_LOSS, SCRIPTURE_BEFORE = 5.0, 4.04
 
 
+PHASE_WHY = """
+The first phase ended (in one session) with scripture and technical documentation under the
+5-nat target and drama and plain English above it, their held-out curves still falling. The
+second phase continued from that checkpoint (`--resume --then ...`, which refuses any other
+first phase, so the result is what one run of both phases gives), re-warmed to half the first
+peak rate and drew the two registers that missed the target more often.
+"""
+
+
+def phase_rows(phases: list[dict], registers: dict) -> str:
+    names = list(registers)
+    rows = ["| phase | steps | peak lr | warm-up | register mixture |", "|---|---|---|---|---|"]
+    for i, ph in enumerate(phases, 1):
+        mix = ph["mix"] or [1 / len(names)] * len(names)
+        rows.append(f"| {i} | {ph['steps']:,} | {ph['lr']:g} | {ph['warmup']} | "
+                    + ", ".join(f"{n} {w:.0%}" for n, w in zip(names, mix)) + " |")
+    return "\n".join(rows)
+
+
+def then_options(phases: list[dict], registers: dict) -> str:
+    names = list(registers)
+    return "".join(f" --then {ph['steps']}:{ph['lr']:g}:{ph['warmup']}"
+                   + (":" + ",".join(f"{n}={w:g}" for n, w in zip(names, ph["mix"])) if ph["mix"] else "")
+                   for ph in phases[1:])
+
+
 def register_rows(metrics: dict) -> str:
     rows = ["| register | source | licence | train tokens | held-out tokens | epochs seen | held-out loss | perplexity | unigram loss | target met |",
             "|---|---|---|---|---|---|---|---|---|---|"]
@@ -76,7 +102,9 @@ def main() -> int:
     sizing = json.loads((EMBEDDED / "sizing" / "sizing.json").read_text())
     c = m["config"]
     ia3 = c["n_layer"] * (2 * c["n_embd"] + c["n_inner"])
-    budget = m["tokens_seen"]
+    phases = m.get("phases") or [{"steps": m["steps"], "lr": m["lr"], "warmup": m["warmup"], "mix": None}]
+    step_tokens = m["batch"] * m["seq"]
+    budget = phases[0]["steps"] * step_tokens  # the shape was chosen for the first phase's budget
     file_mib = (EMBEDDED / "model.safetensors").stat().st_size / 2**20
     text = f"""# The embedded model: a small GPT-2 that knows four kinds of English, pre-trained by tinyia3
 
@@ -108,8 +136,9 @@ scripture no worse than the previous, Bible-only model's {SCRIPTURE_BEFORE:.2f} 
 
 {register_rows(m)}
 
-Each window of a batch comes from one register, the four drawn with equal probability, so the
-smaller corpora are seen more often than the larger ones (the epochs column).
+Each window of a batch comes from one register, drawn with the phase's mixture (equal in the
+first phase; see Training), so the smaller corpora are seen more often than the larger ones
+(the epochs column).
 
 ## The shape, chosen by measurement
 
@@ -118,7 +147,7 @@ smaller corpora are seen more often than the larger ones (the epochs column).
 every weight + AdamW) and of torch + transformers' `GPT2LMHeadModel` at the same shape, each measurement
 a fresh process, both engines and all shapes interleaved over {sizing['meta']['rounds']} rounds (median, range);
 held-out loss per register after a short run of {sizing['meta']['short_steps']} steps of the real recipe; projected time of
-the planned budget ({budget / 1e6:.2f} M tokens = {m['steps']:,} steps) at the median tinyia3 rate.
+the first phase's budget ({budget / 1e6:.2f} M tokens = {phases[0]['steps']:,} steps) at the median tinyia3 rate.
 
 {table(sizing['results'], budget)}
 **Choice: {m['shape']}.** The budget must train in one uninterrupted run of about two hours on
@@ -131,15 +160,18 @@ IA³ vectors to look at in the lessons. Not measured: how the two compare at the
 
 ## Training
 
-Random windows of {m['seq']} tokens, batch {m['batch']} ({m['batch'] * m['seq']:,} tokens a step), AdamW (β = 0.9, 0.95,
-weight decay {m['weight_decay']} on matrices), peak learning rate {m['lr']:g} after {m['warmup']} warm-up steps, linear decay
-to 0, gradient clipping at {m['clip']}, seed {m['seed']}; float32 on 2 CPU cores. {m['steps']:,} steps,
-{m['tokens_seen']:,} tokens, {m['training_seconds'] / 60:.0f} minutes ({m['tokens_per_second']:,.0f} tokens/s over the whole run,
-evaluations included; other work ran beside it at times, so this is not a speed measurement).
+Random windows of {m['seq']} tokens, batch {m['batch']} ({step_tokens:,} tokens a step), AdamW (β = 0.9, 0.95,
+weight decay {m['weight_decay']} on matrices), gradient clipping at {m['clip']}, seed {m['seed']}; float32 on 2 CPU
+cores. {len(phases)} phase{'s' if len(phases) > 1 else ''}, each a linear warm-up then a linear decay to 0:
 
+{phase_rows(phases, m['registers'])}
+
+{m['steps']:,} steps, {m['tokens_seen']:,} tokens, {m['training_seconds'] / 60:.0f} minutes ({m['tokens_per_second']:,.0f} tokens/s over the whole run,
+evaluations included; other work ran beside it at times, so this is not a speed measurement).
+{PHASE_WHY if len(phases) > 1 else ''}
 ```
 python tools/registers.py
-python tools/pretrain_embedded.py --shape {m['shape']} --steps {m['steps']} --warmup {m['warmup']} --lr {m['lr']:g}   # --resume continues
+python tools/pretrain_embedded.py --shape {m['shape']} --steps {phases[0]['steps']} --warmup {phases[0]['warmup']} --lr {phases[0]['lr']:g}{then_options(phases, m['registers'])}   # --resume continues
 python tools/model_card.py
 ```
 
