@@ -57,8 +57,13 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     if not path.is_file():
         raise MissingFileError(f"Dataset {path} does not exist. Datasets that ship with tinyia3 are in data/datasets/.")
     records = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DatasetError(f"{path}:{number}: byte {raw[err.start]:#04x} at column {err.start + 1} is not "
+                                   "UTF-8. Save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from None
             if not line.strip():
                 continue
             try:

@@ -45,7 +45,7 @@ from . import ops
 from .config import GPT2Config
 from .gradcheck import TOLERANCE_F64, numerical_vjp, rel_error
 from .ia3 import IA3, merge
-from .errors import MissingFileError
+from .errors import ArgumentError, MissingFileError
 from .model import GPT2, BlockCache, block_forward, init_params
 from .student_process import StudentFunction
 
@@ -773,7 +773,7 @@ def get(name: str) -> Exercise:
     if name in EXERCISES:
         return EXERCISES[name]
     close = difflib.get_close_matches(name, EXERCISES, n=1)
-    raise ValueError(
+    raise ArgumentError(
         f"There is no exercise called {name!r}."
         + (f" Did you mean {close[0]!r}?" if close else "")
         + f" The exercises are: {', '.join(EXERCISES)}. See them with `tinyia3 check --list`."

@@ -189,9 +189,12 @@ small models do; sampling reads as the register's English:
 ## What an IA³ fine-tune does to it
 
 Measured in [data/datasets/README.md](../datasets/README.md): an adapter trained on one
-register lowers that register's held-out loss and raises the others'; the support desk's
-house shape (greeting, numbered steps) is taken by most greedy replies only at learning rates
-that flip the sign of many scales, and no reply reaches the name or the signature.
+register lowers that register's held-out loss and raises the others' (drama_style: drama −0.32
+nats, the others +0.01 to +0.11, with all but 3 of 6,912 scales positive); review_sentiment
+becomes learnable (held-out accuracy 0.50 → 0.70), bible_names reaches 0.63. Greedy
+generations do not take a target form: this model's greedy decoding loops, with or without
+an adapter, and the support desk's house shape is taken by 5 of 24 replies only at lr 1e-1,
+with 2,019 sign-flipped scales.
 """
     (EMBEDDED / "README.md").write_text(text, encoding="utf-8")
     print(f"wrote {EMBEDDED / 'README.md'}")

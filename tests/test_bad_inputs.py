@@ -1,0 +1,381 @@
+"""The bad-input matrix: every way in refuses a bad option, file or folder with one line that
+names it, and exits with status 2 (argparse's own refusals too), before any work.
+
+Each case is (argv, words the message must contain). Files are built per test in tmp_path by
+the `files` fixture; `{name}` in an argument is replaced by that file's path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import tinyia3
+from tinyia3.cli import main
+
+EMBEDDED = Path(tinyia3.__file__).resolve().parent.parent / "data" / "embedded"
+LM = [{"prompt": f"Customer {i}: my notes will not sync.\nAgent:", "completion": " Hi, turn sync off and on."}
+      for i in range(6)]
+MC = [{"prompt": f"Review {i}: it was {'lovely' if i % 2 else 'awful'}.\nSentiment:", "choices": [" good", " bad"],
+       "label": i % 2} for i in range(6)]
+
+
+def _jsonl(path: Path, records) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def _adapter(path: Path, **change) -> Path:
+    """A valid IA³ file for the embedded model, with tensors replaced/added by `change`."""
+    c = json.loads((EMBEDDED / "config.json").read_text())
+    L, C, F = c["n_layer"], c["n_embd"], c.get("n_inner") or 4 * c["n_embd"]
+    tensors = {"l_k": np.ones((L, C), np.float32), "l_v": np.ones((L, C), np.float32),
+               "l_ff": np.ones((L, F), np.float32)}
+    tensors.update(change)
+    meta = {"format": "tinyia3-ia3", "format_version": "1", "base_model": "embedded",
+            "n_layer": str(tensors["l_k"].shape[0]), "n_embd": str(tensors["l_k"].shape[-1]),
+            "n_inner": str(tensors["l_ff"].shape[-1])}
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+@pytest.fixture
+def files(tmp_path):
+    L, C = 6, 192
+    nan = np.ones((L, C), np.float32)
+    nan[2, 5] = np.nan
+    inf = np.ones((L, C), np.float32)
+    inf[0, 0] = np.inf
+    folder_nan = tmp_path / "model_nan"
+    shutil.copytree(EMBEDDED, folder_nan, ignore=shutil.ignore_patterns("sizing", "README.md"))
+    model = tinyia3.load_model("embedded")
+    params = {k: np.array(v) for k, v in model.params.items()}
+    params["h.3.mlp.c_fc.weight"][0, 0] = np.nan
+    save_file(params, str(folder_nan / "model.safetensors"), metadata={"format": "pt"})
+    folder_eps = tmp_path / "model_eps"
+    shutil.copytree(EMBEDDED, folder_eps, ignore=shutil.ignore_patterns("sizing", "README.md"))
+    cfg = json.loads((folder_eps / "config.json").read_text())
+    (folder_eps / "config.json").write_text(json.dumps({**cfg, "layer_norm_epsilon": -1}))
+    latin = tmp_path / "latin1.jsonl"
+    latin.write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
+    used = tmp_path / "used_run"
+    used.mkdir()
+    (used / "history.jsonl").write_text("{}\n")
+    return {
+        "lm": _jsonl(tmp_path / "lm.jsonl", LM), "mc": _jsonl(tmp_path / "mc.jsonl", MC),
+        "empty": _jsonl(tmp_path / "empty.jsonl", []), "latin1": latin,
+        "a_file": _jsonl(tmp_path / "a_file.txt", [{}]), "used": used, "out": tmp_path / "run",
+        "nan_adapter": _adapter(tmp_path / "nan.safetensors", l_k=nan),
+        "inf_adapter": _adapter(tmp_path / "inf.safetensors", l_v=inf),
+        "int_adapter": _adapter(tmp_path / "int.safetensors", l_k=np.ones((L, C), np.int64)),
+        "extra_adapter": _adapter(tmp_path / "extra.safetensors", bonus=np.ones((L, C), np.float32)),
+        "flat_adapter": _adapter(tmp_path / "flat.safetensors", l_k=np.ones(L * C, np.float32)),
+        "small_adapter": _adapter(tmp_path / "small.safetensors", l_k=np.ones((2, 8), np.float32),
+                                  l_v=np.ones((2, 8), np.float32), l_ff=np.ones((2, 32), np.float32)),
+        "not_adapter": EMBEDDED / "model.safetensors", "model_nan": folder_nan, "model_eps": folder_eps,
+        "missing": tmp_path / "missing.jsonl",
+    }
+
+
+def _fill(argv, files):
+    out = []
+    for a in argv:
+        for name, path in files.items():
+            a = a.replace("{" + name + "}", str(path))
+        out.append(a)
+    return out
+
+
+TRAIN = ["train", "--data", "{lm}", "--out", "{out}", "--batch-size", "2", "--steps", "2"]
+
+OPTIONS = [  # argparse: refused before anything is loaded
+    (["train", "--data", "{lm}", "--out", "{out}", "--steps", "0"], ["--steps", "positive integer", "'0'"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--steps", "-5"], ["--steps", "positive integer"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--steps", "ten"], ["--steps", "'ten'"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--batch-size", "0"], ["--batch-size", "positive integer"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--lr", "0"], ["--lr", "positive finite"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--lr", "-1e-2"], ["--lr", "positive finite"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--lr", "nan"], ["--lr", "'nan'"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--lr", "inf"], ["--lr", "'inf'"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--clip", "-1"], ["--clip", "positive finite"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--clip", "0"], ["--clip", "positive finite"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--warmup", "-3"], ["--warmup", "integer >= 0"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--eval-every", "0"], ["--eval-every", "positive integer"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--save-every", "0"], ["--save-every", "positive integer"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--rank", "0"], ["--rank", "positive integer"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--alpha", "-2"], ["--alpha", "positive finite"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--seed", "-1"], ["--seed", "integer >= 0"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--method", "prefix"], ["--method", "invalid choice"]),
+    (["generate", "Hi", "--max-new-tokens", "0"], ["--max-new-tokens", "positive integer"]),
+    (["generate", "Hi", "--temperature", "-1"], ["--temperature", ">= 0"]),
+    (["generate", "Hi", "--top-k", "0"], ["--top-k", "positive integer"]),
+    (["generate", "Hi", "--top-p", "0"], ["--top-p", "(0, 1]"]),
+    (["generate", "Hi", "--top-p", "1.5"], ["--top-p", "(0, 1]"]),
+    (["gradcheck", "--coords", "0"], ["--coords", "positive integer"]),
+    (["gradcheck", "--tokens", "2"], ["--tokens", ">= 3"]),
+    (["inspect", "x.safetensors", "--tol", "1"], ["--tol", "[0, 1)"]),
+    (["compare", "x", "--prompts", "p", "--max-new-tokens", "0"], ["--max-new-tokens", "positive integer"]),
+    (["compare", "x", "--prompts", "p", "--show", "-1"], ["--show", "integer >= 0"]),
+]
+
+ARGUMENTS = [  # checked by tinyia3 where they enter, before training
+    (TRAIN + ["--warmup", "2"], ["warmup", "steps - 1 = 1", "found 2"]),
+    (["train", "--data", "{lm}", "--out", "{out}", "--batch-size", "100000"], ["--batch-size 100000", "6 training examples"]),
+    (TRAIN + ["--resume", "--overwrite"], ["--resume", "--overwrite", "one of them"]),
+    (["train", "--data", "{lm}", "--out", "{a_file}", "--batch-size", "2"], ["is a file", "--out"]),
+    (["train", "--data", "{lm}", "--out", "{used}", "--batch-size", "2"], ["already holds a run", "--resume", "--overwrite"]),
+    (TRAIN + ["--resume"], ["no checkpoint", "--resume"]),
+    (TRAIN + ["--eval-data", "{mc}"], ["{mc}", "'mc'", "same task"]),
+    (TRAIN + ["--method", "lora", "--targets", "c_attn"], ["PEFT's short name", "attn.c_attn"]),
+    (TRAIN + ["--method", "lora", "--targets", "attn.c_attn,attn.c_attn"], ["distinct"]),
+    (TRAIN + ["--terms", "lm,xx"], ["terms", "subset"]),
+    (["gradcheck", "--tokens", "100000"], ["--tokens 100000", "context of 256"]),
+    (["check"], ["name the exercise", "--list"]),
+    (["check", "no_such_exercise"], ["no_such_exercise"]),
+    (["check", "gelu_backward", "--solution", "--file", "x.py"], ["--solution", "--file"]),
+    (["check", "gelu_backward", "--file", "{missing}"], ["missing.jsonl", "does not exist"]),
+]
+
+FILES = [  # a file or folder that is missing, damaged, or holds the wrong thing
+    (["train", "--data", "{missing}", "--out", "{out}"], ["{missing}", "does not exist"]),
+    (["train", "--data", "{empty}", "--out", "{out}"], ["{empty}", "empty"]),
+    (["train", "--data", "{latin1}", "--out", "{out}"], ["{latin1}:2", "not UTF-8", "0xe9"]),
+    (["train", "--data", "{a_file}", "--out", "{out}"], ["{a_file}:1", "cannot tell the task"]),
+    (["eval", "--data", "{lm}", "--adapter", "{missing}"], ["{missing}", "does not exist"]),
+    (["eval", "--data", "{lm}", "--adapter", "{nan_adapter}"], ["{nan_adapter}", "l_k", "1 non-finite value"]),
+    (["generate", "Hi", "--adapter", "{nan_adapter}"], ["{nan_adapter}", "l_k", "NaN or inf"]),
+    (["generate", "Hi", "--adapter", "{inf_adapter}"], ["{inf_adapter}", "l_v", "non-finite"]),
+    (["eval", "--data", "{lm}", "--adapter", "{int_adapter}"], ["{int_adapter}", "l_k", "int64", "floating point"]),
+    (["eval", "--data", "{lm}", "--adapter", "{extra_adapter}"], ["{extra_adapter}", "unexpected tensor 'bonus'"]),
+    (["eval", "--data", "{lm}", "--adapter", "{flat_adapter}"], ["{flat_adapter}", "l_k", "(n_layer, channels)"]),
+    (["eval", "--data", "{lm}", "--adapter", "{small_adapter}"], ["{small_adapter}", "Load the base model"]),
+    (["inspect", "{not_adapter}"], ["not a tinyia3 adapter", "format"]),
+    (["inspect", "{flat_adapter}"], ["{flat_adapter}", "(n_layer, channels)"]),
+    (["info", "--model", "{model_nan}"], ["h.3.mlp.c_fc.weight", "1 non-finite value"]),
+    (["generate", "Hi", "--model", "{model_nan}"], ["h.3.mlp.c_fc.weight", "NaN or inf"]),
+    (["info", "--model", "{model_eps}"], ["config.json", "layer_norm_epsilon", "-1"]),
+    (["info", "--model", "{a_file}"], ["a_file.txt"]),
+    (["info", "--model", "{out}"], ["run"]),
+    (["compare", "{nan_adapter}", "--prompts", "{lm}"], ["{nan_adapter}", "non-finite"]),
+]
+
+
+@pytest.mark.parametrize("argv, words", OPTIONS + ARGUMENTS + FILES,
+                         ids=[" ".join(a[:1] + [w for w in a if w.startswith("--") and w not in ("--data", "--out")][-1:])
+                              + f" #{i}" for i, (a, _) in enumerate(OPTIONS + ARGUMENTS + FILES)])
+def test_refused_with_one_line_naming_it(argv, words, files, capsys):
+    try:
+        status = main(_fill(argv, files))
+    except SystemExit as exit_:  # argparse refuses options this way
+        status = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    last = err.splitlines()[-1]
+    message = last if "Ways out" not in err else err
+    for word in _fill(words, files):
+        assert word in message, f"{word!r} not in {message!r}"
+    assert "Traceback" not in err
+    assert not (files["out"] / "state.safetensors").exists()  # refused before any training
+
+
+def test_the_matrix_is_large_enough():
+    assert len(OPTIONS + ARGUMENTS + FILES) >= 60
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    """Only TinyIA3Error and OS errors become one line; a TypeError from a bug propagates."""
+    import tinyia3.cli as cli
+
+    def broken(args):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(cli, "cmd_info", broken)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        main(["info"])
+
+
+# -- runs that cannot be mixed up -----------------------------------------------------------------
+
+
+def _train(files, *extra, data="lm", model=None):
+    argv = ["train", "--data", str(files[data]), "--out", str(files["out"]), "--batch-size", "2",
+            "--steps", "2", "--save-every", "1", *extra]
+    if model:
+        argv += ["--model", str(model)]
+    return main(argv)
+
+
+def test_resume_refuses_another_dataset(files, capsys):
+    assert _train(files) == 0
+    shutil.copy(files["lm"], files["out"].parent / "other.jsonl")
+    other = _jsonl(files["out"].parent / "other.jsonl", LM[:3] + LM[:3])
+    capsys.readouterr()
+    assert main(["train", "--data", str(other), "--out", str(files["out"]), "--batch-size", "2", "--steps", "4",
+                 "--save-every", "1", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "the training data" in err and "other.jsonl" in err and "differs from the saved run's" in err
+
+
+def test_resume_refuses_another_model_of_the_same_shape(files, tmp_path, capsys):
+    assert _train(files) == 0
+    other = tmp_path / "other_model"
+    shutil.copytree(EMBEDDED, other, ignore=shutil.ignore_patterns("sizing", "README.md"))
+    model = tinyia3.load_model("embedded")
+    params = {k: np.array(v) for k, v in model.params.items()}
+    params["ln_f.bias"] += np.float32(0.01)
+    save_file(params, str(other / "model.safetensors"), metadata={"format": "pt"})
+    capsys.readouterr()
+    assert _train(files, "--resume", model=other) == 2
+    assert "the base model's weights differ from the saved run's" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_a_used_folder(files, capsys):
+    assert _train(files) == 0
+    assert _train(files) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert _train(files, "--overwrite", "--lr", "1e-2") == 0
+    state = tinyia3.checkpoint.read_safetensors(files["out"] / "state.safetensors")[1]
+    assert json.loads(state["config"])["lr"] == 1e-2
+
+
+def test_a_live_lock_refuses_a_second_writer_and_a_stale_one_is_taken(files, capsys):
+    import subprocess
+    import sys
+
+    files["out"].mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (files["out"] / ".lock").write_text(f"{sleeper.pid} host\n")
+        assert _train(files) == 2
+        assert f"in use by another tinyia3 process (pid {sleeper.pid}" in capsys.readouterr().err
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert _train(files) == 0  # its writer is gone: the lock is stale
+    assert not (files["out"] / ".lock").exists()
+
+
+def test_stale_temp_files_are_removed(files):
+    files["out"].mkdir()
+    (files["out"] / ".state.safetensors.tmp-99999").write_bytes(b"half")
+    assert _train(files) == 0
+    assert not list(files["out"].glob(".*.tmp-*"))
+
+
+# -- the hub on a network that accepts and never answers ------------------------------------------
+
+
+def test_the_hub_fails_fast_on_a_silent_network(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)], daemon=True).start()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+    start = time.monotonic()
+    with pytest.raises(tinyia3.hub.ModelNotAvailableError, match="accepts connections but does not answer"):
+        tinyia3.load_model("gpt2", cache_dir=str(tmp_path / "cache"))
+    assert time.monotonic() - start <= 10.0
+    server.close()
+
+
+# -- the exercise checker cannot be fooled --------------------------------------------------------
+
+PASSING = "from tinyia3.ops import gelu_backward as _ref\n\ndef gelu_backward(dout, cache):\n    return _ref(dout, cache)\n"
+CHEATS = {
+    "exits while loading": PASSING + "raise SystemExit(0)\n",
+    "exits when called": "import sys\n\ndef gelu_backward(dout, cache):\n    sys.exit(0)\n",
+    "os._exit when called": "import os\n\ndef gelu_backward(dout, cache):\n    os._exit(0)\n",
+    "patches the reference and prints PASSED": (
+        "import numpy as np, tinyia3.ops, tinyia3.exercises\n\n"
+        "def gelu_backward(dout, cache):\n    return np.zeros_like(dout)\n\n"
+        "tinyia3.ops.gelu_backward = gelu_backward\n"
+        "for e in tinyia3.exercises.EXERCISES.values():\n    object.__setattr__(e, 'reference', gelu_backward)\n"
+        "print('PASSED: gelu_backward agrees with finite differences')\n"),
+}
+
+
+@pytest.mark.parametrize("how", CHEATS)
+def test_the_checker_judges_only_returned_values(how, tmp_path, capsys):
+    path = tmp_path / "gelu_backward.py"
+    path.write_text(CHEATS[how])
+    assert main(["check", "gelu_backward", "--file", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT PASSED" in out and "\nPASSED" not in out
+
+
+def test_the_checker_passes_a_right_answer(tmp_path, capsys):
+    path = tmp_path / "gelu_backward.py"
+    path.write_text(PASSING)
+    assert main(["check", "gelu_backward", "--file", str(path)]) == 0
+    assert "PASSED: gelu_backward agrees" in capsys.readouterr().out
+
+
+# -- a run killed at random instants ---------------------------------------------------------------
+
+
+def _run_files_are_whole(folder: Path) -> None:
+    """Every finished file of a run folder parses: a kill never leaves a half-written one."""
+    if (folder / "state.safetensors").exists():
+        tinyia3.checkpoint.read_safetensors(folder / "state.safetensors")
+    if (folder / "adapter.safetensors").exists():
+        tinyia3.IA3.load(folder / "adapter.safetensors")
+    if (folder / "history.jsonl").exists():
+        for line in (folder / "history.jsonl").read_text().splitlines():
+            json.loads(line)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_instants_then_resume_is_bit_exact(files, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    code = "import sys; from tinyia3.cli import main; sys.exit(main())"
+
+    def command(out, *extra):
+        return [sys.executable, "-c", code, "train", "--data", str(files["lm"]), "--eval-data", str(files["lm"]),
+                "--out", str(out), "--batch-size", "2", "--steps", "40", "--save-every", "1", "--eval-every", "10",
+                "--lr", "3e-2", *extra]
+
+    straight = tmp_path / "straight"
+    start = time.monotonic()
+    subprocess.run(command(straight), env=env, check=True, capture_output=True)
+    duration = time.monotonic() - start  # kills land anywhere in a run of this length
+    killed, rng, kills = tmp_path / "killed", np.random.default_rng(0), 0
+    while True:
+        extra = ("--resume",) if (killed / "state.safetensors").exists() else ("--overwrite",)
+        process = subprocess.Popen(command(killed, *extra), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if kills < 8:
+            try:
+                process.wait(timeout=float(rng.uniform(0.1, 0.9)) * duration)
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                kills += 1
+                _run_files_are_whole(killed)
+                continue
+        else:
+            process.wait(timeout=300)
+        assert process.returncode == 0, process.stderr.read().decode()
+        break
+    assert kills >= 3  # the kills did land mid-run
+    a, b = (tinyia3.IA3.load(f / "adapter.safetensors") for f in (straight, killed))
+    for name in ("l_k", "l_v", "l_ff"):
+        np.testing.assert_array_equal(getattr(b, name), getattr(a, name))  # bit-exact, float32
+    assert (killed / "history.jsonl").read_text() == (straight / "history.jsonl").read_text()
+    assert not list(killed.glob(".*.tmp-*")) and not (killed / ".lock").exists()
