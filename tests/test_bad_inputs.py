@@ -379,3 +379,20 @@ def test_sigkill_at_random_instants_then_resume_is_bit_exact(files, tmp_path):
         np.testing.assert_array_equal(getattr(b, name), getattr(a, name))  # bit-exact, float32
     assert (killed / "history.jsonl").read_text() == (straight / "history.jsonl").read_text()
     assert not list(killed.glob(".*.tmp-*")) and not (killed / ".lock").exists()
+
+
+def test_an_adapter_is_refused_on_other_base_weights_of_the_same_shape(files, tmp_path, capsys):
+    assert _train(files) == 0
+    adapter = str(files["out"] / "adapter.safetensors")
+    other = tmp_path / "fine_tuned_base"
+    shutil.copytree(EMBEDDED, other, ignore=shutil.ignore_patterns("sizing", "README.md"))
+    model = tinyia3.load_model("embedded")
+    params = {k: np.array(v) for k, v in model.params.items()}
+    params["h.0.ln_1.bias"] += np.float32(0.01)
+    save_file(params, str(other / "model.safetensors"), metadata={"format": "pt"})
+    capsys.readouterr()
+    assert main(["eval", "--data", str(files["lm"]), "--adapter", adapter, "--model", str(other)]) == 2
+    assert "trained on other base weights" in capsys.readouterr().err
+    assert main(["eval", "--data", str(files["lm"]), "--adapter", adapter]) == 0  # its own base: fine
+    float64 = tinyia3.load_model("embedded", dtype=np.float64)
+    tinyia3.load_adapter(adapter, float64)  # the same weights in float64: the same base

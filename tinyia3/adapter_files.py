@@ -27,12 +27,16 @@ PEFT_VERSION = "0.21.2"  # the version whose format this mirrors (tests/fixtures
 KINDS = {"tinyia3-ia3": "IA³", "tinyia3-lora": "LoRA"}  # tinyia3's file formats and what they hold
 
 
-def write_file(path, tensors: dict, metadata: dict) -> Path:
-    """tinyia3's adapter file, written atomically."""
+def write_file(path, tensors: dict, metadata: dict, base=None) -> Path:
+    """tinyia3's adapter file, written atomically. With `base` (the model it was trained on),
+    the file records the sha256 of its weights, and loading it onto another model is refused."""
     from safetensors.numpy import save_file
 
     from .checkpoint import write_atomic
+    from .run_folder import model_digest
 
+    if base is not None:
+        metadata = {**metadata, "base_model_sha256": model_digest(base)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: np.ascontiguousarray(t) for name, t in tensors.items()}
@@ -60,6 +64,21 @@ def read_file(path: Path, expected_format: str | None = None) -> tuple[dict, dic
                          "with tinyia3.load_adapter(path), which reads every kind.")
     _check_tensors(tensors, path)
     return tensors, metadata
+
+
+def check_base(path: Path, model) -> None:
+    """Refuse an adapter file recorded for other base weights (a model of the same shape, say
+    a fine-tune of it): its scales were learned for those weights."""
+    from .checkpoint import read_safetensors
+    from .run_folder import model_digest
+
+    if not Path(path).is_file():
+        return  # a PEFT folder records no weights digest
+    recorded = read_safetensors(path)[1].get("base_model_sha256")
+    if recorded and recorded != model_digest(model):
+        raise FileContentError(f"Adapter {path} was trained on other base weights (sha256 {recorded[:12]}) than this "
+                               f"model's ({model_digest(model)[:12]}, {getattr(model, 'source', '')}), though of the "
+                               "same shape. Load the base model it was trained on.")
 
 
 def _check_tensors(tensors: dict, source) -> None:

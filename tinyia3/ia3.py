@@ -122,9 +122,10 @@ class IA3:
         """The model shape these vectors fit."""
         return {"n_layer": self.l_k.shape[0], "n_embd": self.l_k.shape[1], "n_inner": self.l_ff.shape[1]}
 
-    def save(self, path) -> Path:
-        """tinyia3's adapter file (safetensors); see save() below."""
-        return save(self, path)
+    def save(self, path, base=None) -> Path:
+        """tinyia3's adapter file (safetensors); see save() below. base: the model it was
+        trained on, recorded by the sha256 of its weights."""
+        return save(self, path, base)
 
     def save_peft(self, folder, base_model_name_or_path: str | None = None) -> Path:
         """A Hugging Face PEFT adapter folder; see save_peft() below."""
@@ -178,13 +179,13 @@ FORMAT = "tinyia3-ia3"
 FORMAT_VERSION = "1"
 
 
-def save(ia3: IA3, path) -> Path:
+def save(ia3: IA3, path, base=None) -> Path:
     """One safetensors file: the vectors by name, and metadata naming the base model and its
     shape so that loading onto another model can be refused. Written atomically."""
     from .adapter_files import write_file
 
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": ia3.base_model or "", **ia3.shape}
-    return write_file(path, ia3.named(), metadata)
+    return write_file(path, ia3.named(), metadata, base)
 
 
 def load(path, model=None) -> IA3:
@@ -213,6 +214,9 @@ def load(path, model=None) -> IA3:
         if ia3.shape != {k: int(metadata.get(k, -1)) for k in ia3.shape}:
             raise FileContentError(f"Adapter {path} is damaged: its vectors {ia3.shape} disagree with its metadata.")
     if model is not None:
+        from .adapter_files import check_base
+
+        check_base(path, model)
         c = model.config
         if ia3.shape != {"n_layer": c.n_layer, "n_embd": c.n_embd, "n_inner": c.n_inner}:
             raise FileContentError(

@@ -166,14 +166,15 @@ class LoRA:
 
     # -- files ------------------------------------------------------------------------------------
 
-    def save(self, path) -> Path:
-        """tinyia3's file: A and B by target, metadata with r, alpha, targets and the base model."""
+    def save(self, path, base=None) -> Path:
+        """tinyia3's file: A and B by target, metadata with r, alpha, targets and the base model
+        (with `base`, the sha256 of its weights)."""
         from .adapter_files import write_file
 
         c = self.shape
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": self.base_model or "",
                     "r": self.r, "alpha": repr(float(self.alpha)), "targets": ",".join(self.targets), **c}
-        return write_file(path, self.named(), metadata)
+        return write_file(path, self.named(), metadata, base)
 
     @property
     def shape(self) -> dict[str, int]:
@@ -191,6 +192,9 @@ class LoRA:
         path = Path(path)
         lora = _load_peft(path) if path.is_dir() else _load_file(path)
         if model is not None:
+            from .adapter_files import check_base
+
+            check_base(path, model)
             try:
                 lora.check_fits(model.config)
             except ValueError as err:

@@ -31,11 +31,15 @@ _TEMP = re.compile(r"^\..+\.tmp-\d+$")  # checkpoint.write_atomic's temporary na
 
 
 def model_digest(model) -> str:
-    """sha256 of the base model's weights (names, dtypes, shapes and bytes, in name order)."""
+    """sha256 of the base model's weights (names, shapes and values in float32, in name order).
+
+    float32 values, so that one checkpoint loaded in float32 or float64 has one digest (its
+    values come from a float32, float16 or bfloat16 file and survive the round trip exactly).
+    """
     h = hashlib.sha256()
     for name in sorted(model.params):
-        array = np.ascontiguousarray(model.params[name])
-        h.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        array = np.ascontiguousarray(model.params[name], dtype=np.float32)
+        h.update(f"{name}:{array.shape};".encode())
         h.update(memoryview(array).cast("B"))
     return h.hexdigest()
 
@@ -52,16 +56,19 @@ def dataset_digest(dataset) -> str | None:
 
 def fingerprint(model, train_set, eval_set) -> dict:
     """What a resumed run must share with the saved one, besides its options."""
-    return {"model": model_digest(model), "train_data": dataset_digest(train_set),
-            "eval_data": dataset_digest(eval_set)}
+    return {"model": model_digest(model), "model_dtype": np.dtype(model.dtype).name,
+            "train_data": dataset_digest(train_set), "eval_data": dataset_digest(eval_set)}
 
 
 def fingerprint_changes(saved: dict, now: dict, sources: dict) -> list[str]:
     """One phrase per difference, e.g. 'the training data (runs/a.jsonl) differs from the run's'."""
     what = {"model": "the base model's weights", "train_data": "the training data", "eval_data": "the held-out data"}
-    return [f"{what[k]}{f' ({sources[k]})' if sources.get(k) else ''} differ{'s' if k != 'model' else ''} "
-            f"from the saved run's (sha256 {str(saved.get(k))[:12]} then, {str(v)[:12]} now)"
-            for k, v in now.items() if saved.get(k) != v]
+    changes = [f"{what[k]}{f' ({sources[k]})' if sources.get(k) else ''} differ{'s' if k != 'model' else ''} "
+               f"from the saved run's (sha256 {str(saved.get(k))[:12]} then, {str(v)[:12]} now)"
+               for k, v in now.items() if k in what and saved.get(k) != v]
+    if saved.get("model_dtype", now["model_dtype"]) != now["model_dtype"]:
+        changes.append(f"the model was {saved['model_dtype']}, now {now['model_dtype']}")
+    return changes
 
 
 class RunFolder:
