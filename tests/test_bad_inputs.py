@@ -224,14 +224,18 @@ def test_resume_refuses_another_dataset(files, capsys):
     assert "the training data" in err and "other.jsonl" in err and "differs from the saved run's" in err
 
 
+def _nudged_copy(folder: Path, tensor: str) -> Path:
+    """The embedded model with one tensor moved by 0.01: same shape, other weights."""
+    shutil.copytree(EMBEDDED, folder, ignore=shutil.ignore_patterns("sizing", "README.md"))
+    params = {k: np.array(v) for k, v in tinyia3.load_model("embedded").params.items()}
+    params[tensor] += np.float32(0.01)
+    save_file(params, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return folder
+
+
 def test_resume_refuses_another_model_of_the_same_shape(files, tmp_path, capsys):
     assert _train(files) == 0
-    other = tmp_path / "other_model"
-    shutil.copytree(EMBEDDED, other, ignore=shutil.ignore_patterns("sizing", "README.md"))
-    model = tinyia3.load_model("embedded")
-    params = {k: np.array(v) for k, v in model.params.items()}
-    params["ln_f.bias"] += np.float32(0.01)
-    save_file(params, str(other / "model.safetensors"), metadata={"format": "pt"})
+    other = _nudged_copy(tmp_path / "other_model", "ln_f.bias")
     capsys.readouterr()
     assert _train(files, "--resume", model=other) == 2
     assert "the base model's weights differ from the saved run's" in capsys.readouterr().err
@@ -384,12 +388,7 @@ def test_sigkill_at_random_instants_then_resume_is_bit_exact(files, tmp_path):
 def test_an_adapter_is_refused_on_other_base_weights_of_the_same_shape(files, tmp_path, capsys):
     assert _train(files) == 0
     adapter = str(files["out"] / "adapter.safetensors")
-    other = tmp_path / "fine_tuned_base"
-    shutil.copytree(EMBEDDED, other, ignore=shutil.ignore_patterns("sizing", "README.md"))
-    model = tinyia3.load_model("embedded")
-    params = {k: np.array(v) for k, v in model.params.items()}
-    params["h.0.ln_1.bias"] += np.float32(0.01)
-    save_file(params, str(other / "model.safetensors"), metadata={"format": "pt"})
+    other = _nudged_copy(tmp_path / "fine_tuned_base", "h.0.ln_1.bias")
     capsys.readouterr()
     assert main(["eval", "--data", str(files["lm"]), "--adapter", adapter, "--model", str(other)]) == 2
     assert "trained on other base weights" in capsys.readouterr().err
