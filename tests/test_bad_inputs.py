@@ -395,3 +395,23 @@ def test_an_adapter_is_refused_on_other_base_weights_of_the_same_shape(files, tm
     assert main(["eval", "--data", str(files["lm"]), "--adapter", adapter]) == 0  # its own base: fine
     float64 = tinyia3.load_model("embedded", dtype=np.float64)
     tinyia3.load_adapter(adapter, float64)  # the same weights in float64: the same base
+
+
+# -- the Python API checks its arguments where they enter -----------------------------------------
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m, d: tinyia3.IA3.random(m, std=-0.1), "std must be a finite number >= 0"),
+    (lambda m, d: tinyia3.IA3.random(m, std=float("nan")), "std must be a finite number >= 0"),
+    (lambda m, d: tinyia3.IA3.ones(m, dtype=np.int32), "must be floating point"),
+    (lambda m, d: tinyia3.train.evaluate(m, None, d, batch_size=0), "batch-size must be a positive integer"),
+    (lambda m, d: tinyia3.train.TrainConfig(lr=float("nan")), "lr must be a positive finite number"),
+    (lambda m, d: tinyia3.generate(m, tinyia3.load_tokenizer("embedded"), "Hi", temperature=-1), "temperature"),
+])
+def test_the_api_refuses_bad_arguments(call, words, files):
+    import tinyia3.train  # noqa: F401
+
+    model = tinyia3.load_model("embedded")
+    data = tinyia3.data.load_dataset(files["lm"], tinyia3.load_tokenizer("embedded"), model.config.n_positions)
+    with pytest.raises(tinyia3.TinyIA3Error, match=words):
+        call(model, data)

@@ -44,6 +44,8 @@ class IA3:
     @classmethod
     def random(cls, model_or_config, std=0.1, seed=0, dtype=None) -> "IA3":
         """1 + std·N(0, 1): a non-identity adapter, for gradient checks and demonstrations."""
+        if isinstance(std, bool) or not isinstance(std, (int, float, np.floating)) or not np.isfinite(std) or std < 0:
+            raise ArgumentError(f"IA3.random: std must be a finite number >= 0 (e.g. 0.1), found {std!r}.")
         ia3 = cls.ones(model_or_config, dtype)
         rng = np.random.default_rng(seed)
         for name in NAMES:
@@ -162,13 +164,17 @@ class IA3:
 
 def _config_and_dtype(model_or_config, dtype):
     if isinstance(model_or_config, GPT2Config):
-        return model_or_config, np.dtype(dtype or np.float32)
-    config = getattr(model_or_config, "config", None)
-    if not isinstance(config, GPT2Config):
-        raise ArgumentTypeError(
-            f"Expected a tinyia3 model or a GPT2Config, found {type(model_or_config).__name__}."
-        )
-    return config, np.dtype(dtype or model_or_config.dtype)
+        config, dtype = model_or_config, np.dtype(dtype or np.float32)
+    else:
+        config = getattr(model_or_config, "config", None)
+        if not isinstance(config, GPT2Config):
+            raise ArgumentTypeError(
+                f"Expected a tinyia3 model or a GPT2Config, found {type(model_or_config).__name__}."
+            )
+        dtype = np.dtype(dtype or model_or_config.dtype)
+    if dtype.kind != "f":
+        raise ArgumentError(f"IA³ scales must be floating point (np.float32 or np.float64), found dtype {dtype}.")
+    return config, dtype
 
 
 # -------------------------------------------------------------------------------------------------

@@ -138,6 +138,9 @@ def step_loss_and_grad(model: GPT2, adapter, dataset: Dataset, index, terms=TFEW
 def evaluate(model: GPT2, adapter, dataset: Dataset, batch_size=16, terms=TFEW_TERMS) -> dict:
     """Held-out numbers. LM: mean loss per scored token (and perplexity).
     Multiple choice: rank-classification accuracy and the mean T-Few loss per example."""
+    _require(_is_int(batch_size) and batch_size >= 1, "batch_size", "a positive integer", batch_size)
+    if len(dataset) == 0:
+        raise ArgumentError(f"{dataset.source} holds no examples: there is nothing to evaluate.")
     results = {}
     if dataset.kind == "lm":
         total, count = 0.0, 0
