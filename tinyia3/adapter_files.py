@@ -27,16 +27,16 @@ PEFT_VERSION = "0.21.2"  # the version whose format this mirrors (tests/fixtures
 KINDS = {"tinyia3-ia3": "IA³", "tinyia3-lora": "LoRA"}  # tinyia3's file formats and what they hold
 
 
-def write_file(path, tensors: dict, metadata: dict, base=None) -> Path:
-    """tinyia3's adapter file, written atomically. With `base` (the model it was trained on),
-    the file records the sha256 of its weights, and loading it onto another model is refused."""
+def write_file(path, tensors: dict, metadata: dict, base_sha256: str | None = None) -> Path:
+    """tinyia3's adapter file, written atomically. With base_sha256 (model_digest of the model it
+    was trained on, computed once by the caller: hashing every weight at every save would cost),
+    loading it onto other weights is refused (check_base)."""
     from safetensors.numpy import save_file
 
     from .checkpoint import write_atomic
-    from .run_folder import model_digest
 
-    if base is not None:
-        metadata = {**metadata, "base_model_sha256": model_digest(base)}
+    if base_sha256 is not None:
+        metadata = {**metadata, "base_model_sha256": base_sha256}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: np.ascontiguousarray(t) for name, t in tensors.items()}
@@ -75,9 +75,12 @@ def check_base(path: Path, model) -> None:
     if not Path(path).is_file():
         return  # a PEFT folder records no weights digest
     recorded = read_safetensors(path)[1].get("base_model_sha256")
-    if recorded and recorded != model_digest(model):
+    if not recorded:
+        return
+    digest = model_digest(model)
+    if recorded != digest:
         raise FileContentError(f"Adapter {path} was trained on other base weights (sha256 {recorded[:12]}) than this "
-                               f"model's ({model_digest(model)[:12]}, {getattr(model, 'source', '')}), though of the "
+                               f"model's ({digest[:12]}, {getattr(model, 'source', '')}), though of the "
                                "same shape. Load the base model it was trained on.")
 
 

@@ -124,10 +124,10 @@ class IA3:
         """The model shape these vectors fit."""
         return {"n_layer": self.l_k.shape[0], "n_embd": self.l_k.shape[1], "n_inner": self.l_ff.shape[1]}
 
-    def save(self, path, base=None) -> Path:
-        """tinyia3's adapter file (safetensors); see save() below. base: the model it was
-        trained on, recorded by the sha256 of its weights."""
-        return save(self, path, base)
+    def save(self, path, base_sha256: str | None = None) -> Path:
+        """tinyia3's adapter file (safetensors); see save() below. base_sha256: the digest of the
+        weights it was trained on (tinyia3.run_folder.model_digest), recorded in the file."""
+        return save(self, path, base_sha256)
 
     def save_peft(self, folder, base_model_name_or_path: str | None = None) -> Path:
         """A Hugging Face PEFT adapter folder; see save_peft() below."""
@@ -185,13 +185,13 @@ FORMAT = "tinyia3-ia3"
 FORMAT_VERSION = "1"
 
 
-def save(ia3: IA3, path, base=None) -> Path:
+def save(ia3: IA3, path, base_sha256: str | None = None) -> Path:
     """One safetensors file: the vectors by name, and metadata naming the base model and its
     shape so that loading onto another model can be refused. Written atomically."""
     from .adapter_files import write_file
 
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": ia3.base_model or "", **ia3.shape}
-    return write_file(path, ia3.named(), metadata, base)
+    return write_file(path, ia3.named(), metadata, base_sha256)
 
 
 def load(path, model=None) -> IA3:

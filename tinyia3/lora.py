@@ -166,15 +166,15 @@ class LoRA:
 
     # -- files ------------------------------------------------------------------------------------
 
-    def save(self, path, base=None) -> Path:
+    def save(self, path, base_sha256: str | None = None) -> Path:
         """tinyia3's file: A and B by target, metadata with r, alpha, targets and the base model
-        (with `base`, the sha256 of its weights)."""
+        (and base_sha256, the digest of its weights, when given)."""
         from .adapter_files import write_file
 
         c = self.shape
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": self.base_model or "",
                     "r": self.r, "alpha": repr(float(self.alpha)), "targets": ",".join(self.targets), **c}
-        return write_file(path, self.named(), metadata, base)
+        return write_file(path, self.named(), metadata, base_sha256)
 
     @property
     def shape(self) -> dict[str, int]:

@@ -260,7 +260,7 @@ def _train_in(out: Path, model, train_set, eval_set, config, resume, progress, l
     def save(step: int) -> None:  # state first: the adapter and the history are copies of it
         _save_state(state_path, params, opt, step, config, history, fp)
         if as_file:
-            adapter.save(adapter_path, base=model)
+            adapter.save(adapter_path, base_sha256=fp["model"])  # hashed once, in the fingerprint
         else:
             save_model(adapter.merge_into(model), out / "model")
         _write_history(history_path, history)
