@@ -59,6 +59,16 @@ def test_training_lowers_the_loss(model, lm_file, tmp_path):
     assert evaluate(model, ia3, data)["loss"] == pytest.approx(after, rel=1e-6)
 
 
+def test_queries_train_peft_placement_and_the_paper_placement_has_no_l_q(model, lm_file, tmp_path):
+    """--queries adds l_q (PEFT scales c_attn's q|k|v); it trains, is saved and is read back."""
+    data = dataset(model, lm_file)
+    train(model, data, None, tmp_path / "q", TrainConfig(steps=3, batch_size=3, lr=3e-2, queries=True), progress=False)
+    train(model, data, None, tmp_path / "p", TrainConfig(steps=3, batch_size=3, lr=3e-2), progress=False)
+    with_q, paper = (tinyia3.IA3.load(tmp_path / f / "adapter.safetensors", model) for f in ("q", "p"))
+    assert with_q.l_q is not None and np.abs(with_q.l_q - 1).max() > 1e-3 and paper.l_q is None
+    assert not np.array_equal(with_q.l_k, paper.l_k)  # the queries' scales change what k and v learn
+
+
 def test_multiple_choice_training_reports_accuracy(model, mc_file, tmp_path):
     data = dataset(model, mc_file)
     history = train(model, data, data, tmp_path / "run", TrainConfig(steps=4, batch_size=2, eval_every=2),
@@ -68,7 +78,7 @@ def test_multiple_choice_training_reports_accuracy(model, mc_file, tmp_path):
 
 def test_same_seed_gives_the_same_adapter(model, lm_file, tmp_path):
     data = dataset(model, lm_file)
-    config = TrainConfig(steps=4, batch_size=2, lr=1e-2, eval_every=100)
+    config = TrainConfig(steps=4, batch_size=2, lr=1e-2, eval_every=4)
     for run in ("a", "b"):
         train(model, data, None, tmp_path / run, config, progress=False)
     a, b = (tinyia3.IA3.load(tmp_path / run / "adapter.safetensors") for run in ("a", "b"))
@@ -79,7 +89,7 @@ def test_same_seed_gives_the_same_adapter(model, lm_file, tmp_path):
 
 def test_resume_continues_exactly_where_it_stopped(model, lm_file, tmp_path, monkeypatch):
     data = dataset(model, lm_file)
-    config = TrainConfig(steps=6, batch_size=2, lr=1e-2, save_every=3, eval_every=100)
+    config = TrainConfig(steps=6, batch_size=2, lr=1e-2, save_every=3, eval_every=6)
     train(model, data, None, tmp_path / "straight", config, progress=False)
 
     import tinyia3.train as train_module
@@ -168,7 +178,10 @@ def test_full_fine_tuning_trains_a_copy_and_saves_it(model, lm_file, tmp_path):
     ({"warmup": -3}, "warmup must be an integer from 0 to steps - 1"),
     ({"steps": 0}, "steps must be a positive integer"),
     ({"batch_size": 0}, "batch-size must be a positive integer"),
-    ({"eval_every": 0}, "eval-every must be a positive integer"),
+    ({"eval_every": 0}, "eval-every must be an integer from 1 to steps"),
+    ({"steps": 20, "save_every": 50}, "save-every must be an integer from 1 to steps = 20"),
+    ({"steps": 20, "eval_every": 21}, "eval-every must be an integer from 1 to steps = 20"),
+    ({"method": "lora", "queries": True}, "queries must be False for --method lora"),
     ({"method": "prefix"}, "method must be one of ia3, lora, bitfit, full"),
     ({"terms": ("lm", "xx")}, "terms must be a non-empty subset"),
     ({"rank": True}, "rank must be a positive integer"),

@@ -145,16 +145,16 @@ def cmd_train(args) -> int:
     from .data import load_dataset
     from .train import ADAPTER_FILES, TrainConfig, train
 
-    model = load_model(args.model)
-    tokenizer = load_tokenizer(args.model)
-    train_set = load_dataset(args.data, tokenizer, model.config.n_positions)
-    eval_set = load_dataset(args.eval_data, tokenizer, model.config.n_positions) if args.eval_data else None
     terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                          clip=args.clip, eval_every=args.eval_every, save_every=args.save_every,
                          seed=args.seed, terms=terms, method=args.method, rank=args.rank, alpha=args.alpha,
-                         targets=targets)
+                         targets=targets, queries=args.queries)  # the options' relations, before any loading
+    model = load_model(args.model)
+    tokenizer = load_tokenizer(args.model)
+    train_set = load_dataset(args.data, tokenizer, model.config.n_positions)
+    eval_set = load_dataset(args.eval_data, tokenizer, model.config.n_positions) if args.eval_data else None
     kind = "language modelling" if train_set.kind == "lm" else f"multiple choice (T-Few: {' + '.join(terms)})"
     adapter = config.make_adapter(model)  # checks the method's options before any work
     print(f"{adapter!r} on {model.source}: {adapter.num_parameters:,} trainable numbers, "
@@ -341,8 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate of Adam (default 3e-3, the paper's)")
     p.add_argument("--warmup", type=natural_int, default=None, help="warm-up steps (default 6%% of --steps)")
     p.add_argument("--clip", type=positive_float, default=1.0, help="clip the gradients' global norm to this (default 1.0)")
-    p.add_argument("--eval-every", type=positive_int, default=50, help="evaluate every N steps (default 50)")
-    p.add_argument("--save-every", type=positive_int, default=50, help="checkpoint every N steps (default 50)")
+    p.add_argument("--eval-every", type=positive_int, default=None,
+                   help="evaluate every N steps, N <= --steps (default 50, or only at the end of a shorter run)")
+    p.add_argument("--save-every", type=positive_int, default=None,
+                   help="checkpoint every N steps, N <= --steps (default 50, or only at the end); the last step always saves")
     p.add_argument("--terms", default="lm,ul,ln",
                    help="multiple choice: T-Few losses to add up, from lm (likelihood of the right "
                         "answer), ul (unlikelihood of wrong ones), ln (length-normalised ranking); default all")
@@ -352,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start afresh in an --out folder that holds another run (its files are replaced)")
     p.add_argument("--method", choices=METHODS, default="ia3",
                    help="what trains: IA³ vectors (default), LoRA pairs, BitFit biases, or every weight")
+    p.add_argument("--queries", action="store_true",
+                   help="IA³: also scale the queries (l_q), as PEFT's IA³ does on GPT-2's fused c_attn")
     p.add_argument("--rank", type=positive_int, default=8, help="LoRA rank r (default 8)")
     p.add_argument("--alpha", type=positive_float, default=16.0, help="LoRA alpha; the update is scaled by alpha / r (default 16)")
     p.add_argument("--targets", default="attn.c_attn",

@@ -8,8 +8,9 @@
 A value below 1 inhibits its channel, above 1 amplifies it.
 
 `l_q` is not in the paper. Hugging Face PEFT's IA³ on GPT-2 scales the fused q|k|v output of
-`c_attn`, queries included; `l_q` exists only so that such an adapter can be imported. It is
-`None` unless imported, and then no query scaling is computed.
+`c_attn`, queries included; `l_q` exists so that such an adapter can be imported, and so that
+PEFT's placement can be trained and compared (`IA3.ones(model, queries=True)`). It is `None`
+otherwise, and then no query scaling is computed.
 """
 
 from __future__ import annotations
@@ -30,16 +31,19 @@ class IA3:
     l_k: np.ndarray  # (n_layer, n_embd)
     l_v: np.ndarray  # (n_layer, n_embd)
     l_ff: np.ndarray  # (n_layer, n_inner)
-    l_q: np.ndarray | None = None  # (n_layer, n_embd), PEFT import only
+    l_q: np.ndarray | None = None  # (n_layer, n_embd): PEFT's placement only
     base_model: str | None = None  # the model these vectors were made for, saved with them
 
     @classmethod
-    def ones(cls, model_or_config, dtype=None) -> "IA3":
-        """The paper's initialisation. Pass a model (dtype follows it) or a GPT2Config."""
+    def ones(cls, model_or_config, dtype=None, queries=False) -> "IA3":
+        """The paper's initialisation. Pass a model (dtype follows it) or a GPT2Config.
+        queries=True adds l_q = 1: PEFT's placement, which scales all of c_attn's q|k|v."""
+        if not isinstance(queries, bool):
+            raise ArgumentTypeError(f"IA3.ones: queries must be True or False, found {queries!r}.")
         config, dtype = _config_and_dtype(model_or_config, dtype)
         L, C, F = config.n_layer, config.n_embd, config.n_inner
         return cls(np.ones((L, C), dtype), np.ones((L, C), dtype), np.ones((L, F), dtype),
-                   base_model=getattr(model_or_config, "name", None))
+                   l_q=np.ones((L, C), dtype) if queries else None, base_model=getattr(model_or_config, "name", None))
 
     @classmethod
     def random(cls, model_or_config, std=0.1, seed=0, dtype=None) -> "IA3":

@@ -45,19 +45,26 @@ class TrainConfig:
     lr: float = 3e-3
     warmup: int | None = None  # None: 6 % of the steps, as in T-Few
     clip: float | None = 1.0
-    eval_every: int = 50
-    save_every: int = 50
+    eval_every: int | None = None  # None: every 50 steps, or only at the end of a shorter run
+    save_every: int | None = None  # None: likewise; the last step always saves
     seed: int = 0
     terms: tuple = TFEW_TERMS  # multiple choice only: which T-Few losses to add up
     method: str = "ia3"  # "ia3", "lora", "bitfit" or "full" (every weight, for comparison)
     rank: int = 8  # LoRA only
     alpha: float = 16.0  # LoRA only: scaling = alpha / rank
     targets: tuple = ("attn.c_attn",)  # LoRA only
+    queries: bool = False  # IA³ only: also scale the queries (l_q), PEFT's placement on GPT-2's c_attn
 
     def __post_init__(self):
         """Every setting checked where it enters: one line saying what was expected and found."""
-        for name in ("steps", "batch_size", "eval_every", "save_every", "rank"):
+        for name in ("steps", "batch_size", "rank"):
             _require(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "a positive integer", getattr(self, name))
+        for name in ("eval_every", "save_every"):
+            if getattr(self, name) is None:
+                setattr(self, name, min(50, self.steps))
+            value = getattr(self, name)
+            _require(_is_int(value) and 1 <= value <= self.steps, name,
+                     f"an integer from 1 to steps = {self.steps} (the last step always {name[:4]}s)", value)
         _require(_is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0", self.seed)
         _require(_is_number(self.lr) and self.lr > 0, "lr", "a positive finite number (e.g. 3e-3)", self.lr)
         _require(_is_number(self.alpha) and self.alpha > 0, "alpha", "a positive finite number", self.alpha)
@@ -66,6 +73,9 @@ class TrainConfig:
         _require(self.warmup is None or (_is_int(self.warmup) and 0 <= self.warmup < self.steps), "warmup",
                  f"an integer from 0 to steps - 1 = {self.steps - 1} (or None: 6 % of the steps)", self.warmup)
         _require(self.method in METHODS, "method", f"one of {', '.join(METHODS)}", self.method)
+        _require(isinstance(self.queries, bool), "queries", "True or False", self.queries)
+        _require(not self.queries or self.method == "ia3", "queries", f"False for --method {self.method} "
+                 "(only IA³ scales the queries)", self.queries)
         unknown = set(self.terms) - set(TFEW_TERMS)
         _require(bool(self.terms) and not unknown, "terms", f"a non-empty subset of {', '.join(TFEW_TERMS)}", self.terms)
 
@@ -75,7 +85,9 @@ class TrainConfig:
             raise ArgumentError(f"method must be one of {', '.join(METHODS)}, found {self.method!r}.")
         if self.method == "lora":
             return LoRA.init(model, self.rank, self.alpha, self.targets, seed=self.seed)
-        return {"ia3": IA3.ones, "bitfit": BitFit.of, "full": FullFineTune.of}[self.method](model)
+        if self.method == "ia3":
+            return IA3.ones(model, queries=self.queries)
+        return {"bitfit": BitFit.of, "full": FullFineTune.of}[self.method](model)
 
     def warmup_steps(self) -> int:
         return self.warmup if self.warmup is not None else max(1, round(0.06 * self.steps))
@@ -102,6 +114,11 @@ def _comparable(settings: dict) -> dict:
     if settings.get("method", "ia3") != "lora":
         for key in ("rank", "alpha", "targets"):
             settings.pop(key, None)
+    if not settings.get("queries", False):
+        settings.pop("queries", None)  # runs saved before the option existed scaled no queries
+    for key in ("eval_every", "save_every"):  # saved before they were bounded by steps: the same run
+        if key in settings and "steps" in settings:
+            settings[key] = min(settings[key], settings["steps"])
     return settings
 
 
