@@ -12,6 +12,7 @@ unchanged: blue below 1 (inhibited), red above (amplified).
     plot_merge_scaling      merged / base weights of one block: the stripes merging leaves
     plot_loss_curves        training and held-out loss against the step, one or more runs
     plot_bar_panels         the same labels compared on several measures (counts, bytes, time)
+    plot_quality_vs_parameters  quality against % of parameters updated (T-Few's Figure 2 shape)
 """
 
 from __future__ import annotations
@@ -410,4 +411,34 @@ def plot_merge_scaling(base_params: dict, merged_params: dict, layer: int, path,
     bar.set_label("merged / base weight (= the scale)")
     fig.suptitle(title or f"Merging IA³ into layer {layer}: every weight is multiplied by its column's or row's scale",
                  y=1.02)
+    return save_figure(fig, path)
+
+
+METHOD_COLORS = {"ia3": "C3", "lora": "C0", "bitfit": "C2", "full": "black"}
+
+
+def plot_quality_vs_parameters(panels: dict, path, title=None) -> Path:
+    """The T-Few paper's Figure 2 shape: held-out quality against the share of parameters updated.
+
+    panels: {panel title: {"ylabel": str, "points": {label: {"percent": % of the model trained,
+    "median", "min", "max": quality over seeds, "method": "ia3" | "lora" | "bitfit" | "full"}}}}.
+    One dot per label at its median, bars from min to max; the x axis is logarithmic.
+    """
+    if not isinstance(panels, dict) or not panels or not all(p.get("points") for p in panels.values()):
+        raise ArgumentError("panels must be a non-empty {title: {'ylabel', 'points': {label: {...}}}} dict.")
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), squeeze=False)
+    for ax, (name, panel) in zip(axes[0], panels.items()):
+        for label, p in panel["points"].items():
+            color = METHOD_COLORS.get(p["method"], "gray")
+            ax.errorbar([p["percent"]], [p["median"]], yerr=[[p["median"] - p["min"]], [p["max"] - p["median"]]],
+                        fmt="o", color=color, capsize=3)
+            ax.annotate(label, (p["percent"], p["median"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("% of the model's parameters updated (log scale)")
+        ax.set_ylabel(panel["ylabel"])
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return save_figure(fig, path)
