@@ -29,6 +29,7 @@ from .data import Dataset, lm_batch, mc_batch
 from .bitfit import BitFit
 from .errors import (ArgumentError, MissingFileError, RunFolderError, TrainingInterrupted,  # noqa: F401
                      TrainingStopped)  # TrainingStopped is also importable from here, as before
+from .errors import is_int as _is_int, is_number as _is_number, require
 from .full import FullFineTune
 from .ia3 import IA3
 from .lora import LoRA
@@ -85,14 +86,6 @@ METHODS = ("ia3", "lora", "bitfit", "full")
 ADAPTER_FILES = ("ia3", "lora")  # saved as an adapter file; bitfit and full as a merged model folder
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _comparable(settings: dict) -> dict:
     """A run's settings as resume compares them: JSON types, runs saved before `method`
     existed read as their method, and LoRA's options only for LoRA."""
@@ -106,8 +99,8 @@ def _comparable(settings: dict) -> dict:
 
 
 def _require(ok: bool, name: str, expected: str, found) -> None:
-    if not ok:
-        raise ArgumentError(f"{name.replace('_', '-')} must be {expected}; found {found!r}.")
+    """A setting's check, naming it as the command's option does (batch_size -> batch-size)."""
+    require(ok, name.replace("_", "-"), expected, found)
 
 
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
