@@ -400,18 +400,90 @@ def test_an_adapter_is_refused_on_other_base_weights_of_the_same_shape(files, tm
 # -- the Python API checks its arguments where they enter -----------------------------------------
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda m, d: tinyia3.IA3.random(m, std=-0.1), "std must be a finite number >= 0"),
-    (lambda m, d: tinyia3.IA3.random(m, std=float("nan")), "std must be a finite number >= 0"),
-    (lambda m, d: tinyia3.IA3.ones(m, dtype=np.int32), "must be floating point"),
-    (lambda m, d: tinyia3.train.evaluate(m, None, d, batch_size=0), "batch-size must be a positive integer"),
-    (lambda m, d: tinyia3.train.TrainConfig(lr=float("nan")), "lr must be a positive finite number"),
-    (lambda m, d: tinyia3.generate(m, tinyia3.load_tokenizer("embedded"), "Hi", temperature=-1), "temperature"),
-])
-def test_the_api_refuses_bad_arguments(call, words, files):
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    """What the API cases call with: the embedded model and tokenizer, small datasets, adapters."""
+    from types import SimpleNamespace
+
+    import tinyia3.data
+
+    folder = tmp_path_factory.mktemp("api")
+    model, tokenizer = tinyia3.load_model("embedded"), tinyia3.load_tokenizer("embedded")
+    lm, mc = (tinyia3.data.load_dataset(_jsonl(folder / f"{kind}.jsonl", records), tokenizer, model.config.n_positions)
+              for kind, records in (("lm", LM), ("mc", MC)))
+    record = model.forward(np.array([1, 2, 3]), tinyia3.IA3.ones(model), cache=True)[1]
+    return SimpleNamespace(model=model, tok=tokenizer, lm=lm, mc=mc, folder=folder, out=folder / "run",
+                           ia3=tinyia3.IA3.ones(model), lora=tinyia3.LoRA.init(model), record=record,
+                           ids=np.array([[1, 2, 3, 4]]), mc_batch=tinyia3.data.mc_batch(mc.examples[:2]))
+
+
+API = [  # (call, what the one-line message must say: the function and the argument it refuses)
+    (lambda a: tinyia3.IA3.random(a.model, std=-0.1), "std must be a finite number >= 0"),
+    (lambda a: tinyia3.IA3.random(a.model, std=float("nan")), "std must be a finite number >= 0"),
+    (lambda a: tinyia3.IA3.ones(a.model, dtype=np.int32), "must be floating point"),
+    (lambda a: tinyia3.train.evaluate(a.model, None, a.lm, batch_size=0), "batch-size must be a positive integer"),
+    (lambda a: tinyia3.train.TrainConfig(lr=float("nan")), "lr must be a positive finite number"),
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", temperature=-1), "temperature"),
+    # the model
+    (lambda a: tinyia3.GPT2({"n_layer": 2}, a.model.params), "GPT2: config must be a tinyia3.GPT2Config"),
+    (lambda a: tinyia3.GPT2(a.model.config, [1, 2]), "GPT2: params must be a dict"),
+    (lambda a: a.model.lm_head(np.zeros((2, 5), np.float32)), r"GPT2.lm_head: hidden must be .*n_embd=192"),
+    (lambda a: a.model.forward(np.array([1]), past=[]), "GPT2.forward: past must be a list of n_layer=6"),
+    (lambda a: a.model.backward(np.zeros((1, 3, 192)), None, a.ia3), "GPT2.backward: record must be"),
+    (lambda a: a.model.backward(np.zeros((1, 3, 192)), a.record, None), "GPT2.backward: adapter must be"),
+    (lambda a: a.model.backward(np.zeros((3, 192)), a.record, a.ia3), r"GPT2.backward: dhidden must be .*\(1, 3, 192\)"),
+    (lambda a: a.model.backward(np.zeros((1, 3, 192)), a.record, a.ia3, np.zeros(3)), "GPT2.backward: dwte_head"),
+    # the losses
+    (lambda a: tinyia3.loss("embedded", None, a.ids), r"tinyia3.loss: model must be a tinyia3 GPT2.*load_model\('embedded'\)"),
+    (lambda a: tinyia3.loss_and_grad(a.ia3, a.model, a.ids), "tinyia3.loss_and_grad: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.loss(a.model, None, 5), r"Token ids must have shape \(T,\) or \(B, T\)"),
+    (lambda a: tinyia3.loss(a.model, None, a.ids, loss_mask=[[0, 0.5, 1, 1]]), "loss_mask must be 0 .* and 1 .* only"),
+    (lambda a: tinyia3.losses.tfew_loss_and_grad(a.model, a.ia3, a.mc_batch, terms="lm"),
+     "tfew_loss_and_grad: terms must be a non-empty subset"),
+    (lambda a: tinyia3.losses.tfew_loss_and_grad(a.model, a.ia3, a.ids), "tfew_loss_and_grad: batch must be a ChoiceBatch"),
+    (lambda a: tinyia3.losses.tfew_loss_and_scores(None, None, a.mc_batch), "tfew_loss_and_scores: model must be"),
+    (lambda a: tinyia3.losses.predict(np.zeros(3), a.mc_batch), r"predict: scores must be .*shape \(4,\)"),
+    # adapters
+    (lambda a: tinyia3.IA3.random(a.model, seed=-1), "IA3.random: seed must be an integer >= 0 or None"),
+    (lambda a: a.ia3.map("double"), "IA3.map: fn must be a function"),
+    (lambda a: a.ia3.map(lambda v: v.sum()), r"IA3.map: fn must be a function returning an array of the shape"),
+    (lambda a: a.ia3.astype(np.int8), "IA3.astype: dtype must be floating point"),
+    (lambda a: a.ia3.astype("no such dtype"), "IA3.astype: dtype must be a NumPy dtype"),
+    (lambda a: a.ia3.summary(tol=-0.1), r"IA3.summary: tol must be a number in \[0, 1\)"),
+    (lambda a: a.ia3.save(None), "IA3.save: path must be a path"),
+    (lambda a: a.ia3.save(a.out / "a.safetensors", base_sha256="abc"), "IA3.save: base_sha256 must be None or a sha256"),
+    (lambda a: a.ia3.save_peft(3), "IA3.save_peft: folder must be a path"),
+    (lambda a: a.ia3.save_peft(a.out, base_model_name_or_path=""), "IA3.save_peft: base_model_name_or_path must be"),
+    (lambda a: tinyia3.IA3.load(42), "IA3.load: path must be a path"),
+    (lambda a: tinyia3.IA3.load(a.out / "a.safetensors", model="embedded"), "IA3.load: model must be a tinyia3 GPT2"),
+    (lambda a: a.ia3.merge_into("embedded"), "IA3.merge_into: model must be a tinyia3 GPT2"),
+    (lambda a: a.lora.save(None), "LoRA.save: path must be a path"),
+    (lambda a: a.lora.save_peft(a.out, base_model_name_or_path=3), "LoRA.save_peft: base_model_name_or_path must be"),
+    (lambda a: tinyia3.LoRA.load(a.out / "l.safetensors", model=a.ia3), "LoRA.load: model must be a tinyia3 GPT2"),
+    (lambda a: a.lora.merge_into(None), "LoRA.merge_into: model must be a tinyia3 GPT2"),
+    (lambda a: a.lora.astype(np.int32), "LoRA.astype: dtype must be floating point"),
+    (lambda a: tinyia3.BitFit.of("embedded"), "BitFit.of: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.BitFit.of(a.model).astype(int), "BitFit.astype: dtype must be floating point"),
+    (lambda a: tinyia3.BitFit.of(a.model).merge_into(a.ia3), "BitFit.merge_into: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.FullFineTune.of(a.model, copy="yes"), "FullFineTune.of: copy must be True"),
+    (lambda a: tinyia3.merge(a.model, [1, 2]), "tinyia3.merge: adapter must be an adapter"),
+    (lambda a: tinyia3.merge("embedded", a.ia3), "tinyia3.merge: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.load_adapter(None), "tinyia3.load_adapter: path must be a path"),
+    (lambda a: tinyia3.load_adapter(a.out, model=a.model.config), "tinyia3.load_adapter: model must be"),
+    (lambda a: tinyia3.load_model(None), "tinyia3.load_model: name_or_path must be a path"),
+    (lambda a: tinyia3.load_model("embedded", dtype="no such dtype"), "tinyia3.load_model: dtype must be a NumPy dtype"),
+    (lambda a: tinyia3.load_model("embedded", dtype=np.int64), "tinyia3.load_model: dtype must be floating point"),
+    (lambda a: tinyia3.load_model("embedded", cache_dir=3), "tinyia3.load_model: cache_dir must be a path"),
+    (lambda a: tinyia3.load_tokenizer(""), "tinyia3.load_tokenizer: name_or_path must be a non-empty path"),
+]
+
+
+@pytest.mark.parametrize("call, words", API, ids=[f"{i}: {w.split(' must')[0][:40]}" for i, (_, w) in enumerate(API)])
+def test_the_api_refuses_bad_arguments(call, words, api):
+    import tinyia3.losses
     import tinyia3.train  # noqa: F401
 
-    model = tinyia3.load_model("embedded")
-    data = tinyia3.data.load_dataset(files["lm"], tinyia3.load_tokenizer("embedded"), model.config.n_positions)
-    with pytest.raises(tinyia3.TinyIA3Error, match=words):
-        call(model, data)
+    with pytest.raises(tinyia3.TinyIA3Error, match=words) as refused:
+        call(api)
+    assert "\n" not in str(refused.value)  # one line
+    assert not api.out.exists()  # refused before any work

@@ -75,7 +75,7 @@ def shown(value) -> str:
     (an array's shape and dtype), so that the message stays one line."""
     if isinstance(value, np.ndarray):
         return f"an array of shape {list(value.shape)} ({value.dtype})"
-    text = repr(value)
+    text = repr(value.item() if isinstance(value, np.generic) else value)  # 0.5, not np.float64(0.5)
     return text if len(text) <= 60 and "\n" not in text else f"a value of type {type(value).__name__}"
 
 
