@@ -19,6 +19,8 @@ import pytest
 from safetensors.numpy import save_file
 
 import tinyia3
+import tinyia3.losses  # noqa: F401  (the API cases call tinyia3.losses.…)
+from tinyia3 import data, gradcheck, train
 from tinyia3.cli import main
 
 EMBEDDED = Path(tinyia3.__file__).resolve().parent.parent / "data" / "embedded"
@@ -405,24 +407,22 @@ def api(tmp_path_factory):
     """What the API cases call with: the embedded model and tokenizer, small datasets, adapters."""
     from types import SimpleNamespace
 
-    import tinyia3.data
-
     folder = tmp_path_factory.mktemp("api")
     model, tokenizer = tinyia3.load_model("embedded"), tinyia3.load_tokenizer("embedded")
-    lm, mc = (tinyia3.data.load_dataset(_jsonl(folder / f"{kind}.jsonl", records), tokenizer, model.config.n_positions)
+    lm, mc = (data.load_dataset(_jsonl(folder / f"{kind}.jsonl", records), tokenizer, model.config.n_positions)
               for kind, records in (("lm", LM), ("mc", MC)))
     record = model.forward(np.array([1, 2, 3]), tinyia3.IA3.ones(model), cache=True)[1]
     return SimpleNamespace(model=model, tok=tokenizer, lm=lm, mc=mc, folder=folder, out=folder / "run",
                            ia3=tinyia3.IA3.ones(model), lora=tinyia3.LoRA.init(model), record=record,
-                           ids=np.array([[1, 2, 3, 4]]), mc_batch=tinyia3.data.mc_batch(mc.examples[:2]))
+                           ids=np.array([[1, 2, 3, 4]]), mc_batch=data.mc_batch(mc.examples[:2]))
 
 
 API = [  # (call, what the one-line message must say: the function and the argument it refuses)
     (lambda a: tinyia3.IA3.random(a.model, std=-0.1), "std must be a finite number >= 0"),
     (lambda a: tinyia3.IA3.random(a.model, std=float("nan")), "std must be a finite number >= 0"),
     (lambda a: tinyia3.IA3.ones(a.model, dtype=np.int32), "must be floating point"),
-    (lambda a: tinyia3.train.evaluate(a.model, None, a.lm, batch_size=0), "batch-size must be a positive integer"),
-    (lambda a: tinyia3.train.TrainConfig(lr=float("nan")), "lr must be a positive finite number"),
+    (lambda a: train.evaluate(a.model, None, a.lm, batch_size=0), "batch-size must be a positive integer"),
+    (lambda a: train.TrainConfig(lr=float("nan")), "lr must be a positive finite number"),
     (lambda a: tinyia3.generate(a.model, a.tok, "Hi", temperature=-1), "temperature"),
     # the model
     (lambda a: tinyia3.GPT2({"n_layer": 2}, a.model.params), "GPT2: config must be a tinyia3.GPT2Config"),
@@ -475,14 +475,32 @@ API = [  # (call, what the one-line message must say: the function and the argum
     (lambda a: tinyia3.load_model("embedded", dtype=np.int64), "tinyia3.load_model: dtype must be floating point"),
     (lambda a: tinyia3.load_model("embedded", cache_dir=3), "tinyia3.load_model: cache_dir must be a path"),
     (lambda a: tinyia3.load_tokenizer(""), "tinyia3.load_tokenizer: name_or_path must be a non-empty path"),
+    # gradient checks
+    (lambda a: gradcheck.rel_error(np.zeros(3), np.zeros((3, 1))), "rel_error: b must be an array of a's shape"),
+    (lambda a: gradcheck.rel_error(np.zeros(3), np.zeros(3), floor=0), "rel_error: floor must be a positive"),
+    (lambda a: gradcheck.numerical_gradient("f", np.zeros(3)), "numerical_gradient: f must be a function"),
+    (lambda a: gradcheck.numerical_gradient(float, np.arange(3)), "numerical_gradient: x must be a floating-point"),
+    (lambda a: gradcheck.numerical_gradient(float, np.zeros((4, 4)).T), "numerical_gradient: x must be an array "
+     "that can be nudged in place"),
+    (lambda a: gradcheck.numerical_gradient(float, np.zeros(3), h=0), "numerical_gradient: h must be a positive"),
+    (lambda a: gradcheck.numerical_gradient(float, np.zeros(3), order=3), r"numerical_gradient: order must be one of \[2, 4\]"),
+    (lambda a: gradcheck.numerical_gradient(float, np.zeros(3), index=[5]), "numerical_gradient: index must be .* 2"),
+    (lambda a: gradcheck.numerical_vjp(float, np.zeros(3), 1.0), "numerical_vjp: dout must be an array"),
+    (lambda a: gradcheck.directional_check(float, [np.zeros(3)], [np.zeros(2)]), "directional_check: grads must be one"),
+    (lambda a: gradcheck.directional_check(float, [np.zeros(3)], [np.zeros(3)], seed=-1), "directional_check: seed"),
+    (lambda a: gradcheck.check_ia3_gradients("embedded", a.ia3, a.ids), "check_ia3_gradients: model must be"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.lora, a.ids), "check_ia3_gradients: ia3 must be a tinyia3.IA3"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, coords_per_vector=0),
+     "check_ia3_gradients: coords_per_vector must be a positive integer"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, h=-1e-3), "check_ia3_gradients: h must be"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, order=1), "check_ia3_gradients: order must be"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, seed=1.5), "check_ia3_gradients: seed must be"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, grads=a.lora), "check_ia3_gradients: grads must be"),
 ]
 
 
 @pytest.mark.parametrize("call, words", API, ids=[f"{i}: {w.split(' must')[0][:40]}" for i, (_, w) in enumerate(API)])
 def test_the_api_refuses_bad_arguments(call, words, api):
-    import tinyia3.losses
-    import tinyia3.train  # noqa: F401
-
     with pytest.raises(tinyia3.TinyIA3Error, match=words) as refused:
         call(api)
     assert "\n" not in str(refused.value)  # one line
