@@ -20,8 +20,9 @@ from safetensors.numpy import save_file
 
 import tinyia3
 import tinyia3.losses  # noqa: F401  (the API cases call tinyia3.losses.…)
-from tinyia3 import data, gradcheck, train
+from tinyia3 import data, exercises, gradcheck, train
 from tinyia3.cli import main
+from tinyia3.generate import generate_ids
 
 EMBEDDED = Path(tinyia3.__file__).resolve().parent.parent / "data" / "embedded"
 LM = [{"prompt": f"Customer {i}: my notes will not sync.\nAgent:", "completion": " Hi, turn sync off and on."}
@@ -528,6 +529,21 @@ API = [  # (call, what the one-line message must say: the function and the argum
     (lambda a: data.lm_batch([data.LMExample([1, 2], 2)]), r"lm_batch: examples must be whole .*n_prompt < len\(ids\)"),
     (lambda a: data.mc_batch([]), "mc_batch: examples must be a non-empty list of MCExample"),
     (lambda a: data.mc_batch([data.MCExample([1], [[2]], 0)]), "mc_batch: examples must be whole .*two or more"),
+    # exercises
+    (lambda a: exercises.get(3), "exercises: name must be the name of an exercise"),
+    (lambda a: exercises.check("gelu_backward", path="x.py", solution=True), "exercises.check: path must be None"),
+    (lambda a: exercises.check("gelu_backward", solution="yes"), "exercises.check: solution must be True or False"),
+    (lambda a: exercises.check("gelu_backward", solution=True, seed=-1), "exercises.check: seed must be"),
+    (lambda a: exercises.load_function(None, "gelu_backward"), "load_function: path must be a path"),
+    (lambda a: exercises.load_function("x.py", 3), "load_function: name must be"),
+    # generation
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", max_new_tokens=-1), "generate: max_new_tokens must be a positive"),
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", seed=-1), "generate: seed must be"),
+    (lambda a: tinyia3.generate("embedded", a.tok, "Hi"), "generate: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.generate(a.model, "gpt2", "Hi"), "generate: tokenizer must be a tinyia3 Tokenizer"),
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", top_k=2.5), "top_k must be a positive integer or None"),
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", temperature=float("nan")), "temperature must be a finite number"),
+    (lambda a: generate_ids(a.model, np.array([1]), eos_token_id="<|endoftext|>"), "generate: eos_token_id must be"),
 ]
 
 
