@@ -19,7 +19,10 @@ import pytest
 from safetensors.numpy import save_file
 
 import tinyia3
+import tinyia3.losses  # noqa: F401  (the API cases call tinyia3.losses.…)
+from tinyia3 import data, exercises, gradcheck, train
 from tinyia3.cli import main
+from tinyia3.generate import generate_ids
 
 EMBEDDED = Path(tinyia3.__file__).resolve().parent.parent / "data" / "embedded"
 LM = [{"prompt": f"Customer {i}: my notes will not sync.\nAgent:", "completion": " Hi, turn sync off and on."}
@@ -403,18 +406,153 @@ def test_an_adapter_is_refused_on_other_base_weights_of_the_same_shape(files, tm
 # -- the Python API checks its arguments where they enter -----------------------------------------
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda m, d: tinyia3.IA3.random(m, std=-0.1), "std must be a finite number >= 0"),
-    (lambda m, d: tinyia3.IA3.random(m, std=float("nan")), "std must be a finite number >= 0"),
-    (lambda m, d: tinyia3.IA3.ones(m, dtype=np.int32), "must be floating point"),
-    (lambda m, d: tinyia3.train.evaluate(m, None, d, batch_size=0), "batch-size must be a positive integer"),
-    (lambda m, d: tinyia3.train.TrainConfig(lr=float("nan")), "lr must be a positive finite number"),
-    (lambda m, d: tinyia3.generate(m, tinyia3.load_tokenizer("embedded"), "Hi", temperature=-1), "temperature"),
-])
-def test_the_api_refuses_bad_arguments(call, words, files):
-    import tinyia3.train  # noqa: F401
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    """What the API cases call with: the embedded model and tokenizer, small datasets, adapters."""
+    from types import SimpleNamespace
 
-    model = tinyia3.load_model("embedded")
-    data = tinyia3.data.load_dataset(files["lm"], tinyia3.load_tokenizer("embedded"), model.config.n_positions)
-    with pytest.raises(tinyia3.TinyIA3Error, match=words):
-        call(model, data)
+    folder = tmp_path_factory.mktemp("api")
+    model, tokenizer = tinyia3.load_model("embedded"), tinyia3.load_tokenizer("embedded")
+    lm, mc = (data.load_dataset(_jsonl(folder / f"{kind}.jsonl", records), tokenizer, model.config.n_positions)
+              for kind, records in (("lm", LM), ("mc", MC)))
+    record = model.forward(np.array([1, 2, 3]), tinyia3.IA3.ones(model), cache=True)[1]
+    return SimpleNamespace(model=model, tok=tokenizer, lm=lm, mc=mc, folder=folder, out=folder / "run",
+                           ia3=tinyia3.IA3.ones(model), lora=tinyia3.LoRA.init(model), record=record,
+                           ids=np.array([[1, 2, 3, 4]]), mc_batch=data.mc_batch(mc.examples[:2]))
+
+
+API = [  # (call, what the one-line message must say: the function and the argument it refuses)
+    (lambda a: tinyia3.IA3.random(a.model, std=-0.1), "std must be a finite number >= 0"),
+    (lambda a: tinyia3.IA3.random(a.model, std=float("nan")), "std must be a finite number >= 0"),
+    (lambda a: tinyia3.IA3.ones(a.model, dtype=np.int32), "must be floating point"),
+    (lambda a: train.evaluate(a.model, None, a.lm, batch_size=0), "batch-size must be a positive integer"),
+    (lambda a: train.TrainConfig(lr=float("nan")), "lr must be a positive finite number"),
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", temperature=-1), "temperature"),
+    # the model
+    (lambda a: tinyia3.GPT2({"n_layer": 2}, a.model.params), "GPT2: config must be a tinyia3.GPT2Config"),
+    (lambda a: tinyia3.GPT2(a.model.config, [1, 2]), "GPT2: params must be a dict"),
+    (lambda a: a.model.lm_head(np.zeros((2, 5), np.float32)), r"GPT2.lm_head: hidden must be .*n_embd=192"),
+    (lambda a: a.model.forward(np.array([1]), past=[]), "GPT2.forward: past must be a list of n_layer=6"),
+    (lambda a: a.model.backward(np.zeros((1, 3, 192)), None, a.ia3), "GPT2.backward: record must be"),
+    (lambda a: a.model.backward(np.zeros((1, 3, 192)), a.record, None), "GPT2.backward: adapter must be"),
+    (lambda a: a.model.backward(np.zeros((3, 192)), a.record, a.ia3), r"GPT2.backward: dhidden must be .*\(1, 3, 192\)"),
+    (lambda a: a.model.backward(np.zeros((1, 3, 192)), a.record, a.ia3, np.zeros(3)), "GPT2.backward: dwte_head"),
+    # the losses
+    (lambda a: tinyia3.loss("embedded", None, a.ids), r"tinyia3.loss: model must be a tinyia3 GPT2.*load_model\('embedded'\)"),
+    (lambda a: tinyia3.loss_and_grad(a.ia3, a.model, a.ids), "tinyia3.loss_and_grad: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.loss(a.model, None, 5), r"Token ids must have shape \(T,\) or \(B, T\)"),
+    (lambda a: tinyia3.loss(a.model, None, a.ids, loss_mask=[[0, 0.5, 1, 1]]), "loss_mask must be 0 .* and 1 .* only"),
+    (lambda a: tinyia3.losses.tfew_loss_and_grad(a.model, a.ia3, a.mc_batch, terms="lm"),
+     "tfew_loss_and_grad: terms must be a non-empty subset"),
+    (lambda a: tinyia3.losses.tfew_loss_and_grad(a.model, a.ia3, a.ids), "tfew_loss_and_grad: batch must be a ChoiceBatch"),
+    (lambda a: tinyia3.losses.tfew_loss_and_scores(None, None, a.mc_batch), "tfew_loss_and_scores: model must be"),
+    (lambda a: tinyia3.losses.predict(np.zeros(3), a.mc_batch), r"predict: scores must be .*shape \(4,\)"),
+    # adapters
+    (lambda a: tinyia3.IA3.random(a.model, seed=-1), "IA3.random: seed must be an integer >= 0 or None"),
+    (lambda a: a.ia3.map("double"), "IA3.map: fn must be a function"),
+    (lambda a: a.ia3.map(lambda v: v.sum()), r"IA3.map: fn must be a function returning an array of the shape"),
+    (lambda a: a.ia3.astype(np.int8), "IA3.astype: dtype must be floating point"),
+    (lambda a: a.ia3.astype("no such dtype"), "IA3.astype: dtype must be a NumPy dtype"),
+    (lambda a: a.ia3.summary(tol=-0.1), r"IA3.summary: tol must be a number in \[0, 1\)"),
+    (lambda a: a.ia3.save(None), "IA3.save: path must be a path"),
+    (lambda a: a.ia3.save(a.out / "a.safetensors", base_sha256="abc"), "IA3.save: base_sha256 must be None or a sha256"),
+    (lambda a: a.ia3.save_peft(3), "IA3.save_peft: folder must be a path"),
+    (lambda a: a.ia3.save_peft(a.out, base_model_name_or_path=""), "IA3.save_peft: base_model_name_or_path must be"),
+    (lambda a: tinyia3.IA3.load(42), "IA3.load: path must be a path"),
+    (lambda a: tinyia3.IA3.load(a.out / "a.safetensors", model="embedded"), "IA3.load: model must be a tinyia3 GPT2"),
+    (lambda a: a.ia3.merge_into("embedded"), "IA3.merge_into: model must be a tinyia3 GPT2"),
+    (lambda a: a.lora.save(None), "LoRA.save: path must be a path"),
+    (lambda a: a.lora.save_peft(a.out, base_model_name_or_path=3), "LoRA.save_peft: base_model_name_or_path must be"),
+    (lambda a: tinyia3.LoRA.load(a.out / "l.safetensors", model=a.ia3), "LoRA.load: model must be a tinyia3 GPT2"),
+    (lambda a: a.lora.merge_into(None), "LoRA.merge_into: model must be a tinyia3 GPT2"),
+    (lambda a: a.lora.astype(np.int32), "LoRA.astype: dtype must be floating point"),
+    (lambda a: tinyia3.BitFit.of("embedded"), "BitFit.of: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.BitFit.of(a.model).astype(int), "BitFit.astype: dtype must be floating point"),
+    (lambda a: tinyia3.BitFit.of(a.model).merge_into(a.ia3), "BitFit.merge_into: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.FullFineTune.of(a.model, copy="yes"), "FullFineTune.of: copy must be True"),
+    (lambda a: tinyia3.merge(a.model, [1, 2]), "tinyia3.merge: adapter must be an adapter"),
+    (lambda a: tinyia3.merge("embedded", a.ia3), "tinyia3.merge: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.load_adapter(None), "tinyia3.load_adapter: path must be a path"),
+    (lambda a: tinyia3.load_adapter(a.out, model=a.model.config), "tinyia3.load_adapter: model must be"),
+    (lambda a: tinyia3.load_model(None), "tinyia3.load_model: name_or_path must be a path"),
+    (lambda a: tinyia3.load_model("embedded", dtype="no such dtype"), "tinyia3.load_model: dtype must be a NumPy dtype"),
+    (lambda a: tinyia3.load_model("embedded", dtype=np.int64), "tinyia3.load_model: dtype must be floating point"),
+    (lambda a: tinyia3.load_model("embedded", cache_dir=3), "tinyia3.load_model: cache_dir must be a path"),
+    (lambda a: tinyia3.load_tokenizer(""), "tinyia3.load_tokenizer: name_or_path must be a non-empty path"),
+    # gradient checks
+    (lambda a: gradcheck.rel_error(np.zeros(3), np.zeros((3, 1))), "rel_error: b must be an array of a's shape"),
+    (lambda a: gradcheck.rel_error(np.zeros(3), np.zeros(3), floor=0), "rel_error: floor must be a positive"),
+    (lambda a: gradcheck.numerical_gradient("f", np.zeros(3)), "numerical_gradient: f must be a function"),
+    (lambda a: gradcheck.numerical_gradient(float, np.arange(3)), "numerical_gradient: x must be a floating-point"),
+    (lambda a: gradcheck.numerical_gradient(float, np.zeros((4, 4)).T), "numerical_gradient: x must be an array "
+     "that can be nudged in place"),
+    (lambda a: gradcheck.numerical_gradient(float, np.zeros(3), h=0), "numerical_gradient: h must be a positive"),
+    (lambda a: gradcheck.numerical_gradient(float, np.zeros(3), order=3), r"numerical_gradient: order must be one of \[2, 4\]"),
+    (lambda a: gradcheck.numerical_gradient(float, np.zeros(3), index=[5]), "numerical_gradient: index must be .* 2"),
+    (lambda a: gradcheck.numerical_vjp(float, np.zeros(3), 1.0), "numerical_vjp: dout must be an array"),
+    (lambda a: gradcheck.directional_check(float, [np.zeros(3)], [np.zeros(2)]), "directional_check: grads must be one"),
+    (lambda a: gradcheck.directional_check(float, [np.zeros(3)], [np.zeros(3)], seed=-1), "directional_check: seed"),
+    (lambda a: gradcheck.check_ia3_gradients("embedded", a.ia3, a.ids), "check_ia3_gradients: model must be"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.lora, a.ids), "check_ia3_gradients: ia3 must be a tinyia3.IA3"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, coords_per_vector=0),
+     "check_ia3_gradients: coords_per_vector must be a positive integer"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, h=-1e-3), "check_ia3_gradients: h must be"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, order=1), "check_ia3_gradients: order must be"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, seed=1.5), "check_ia3_gradients: seed must be"),
+    (lambda a: gradcheck.check_ia3_gradients(a.model, a.ia3, a.ids, grads=a.lora), "check_ia3_gradients: grads must be"),
+    # training
+    (lambda a: train.train("embedded", a.lm, None, a.out, train.TrainConfig(batch_size=2)), "train: model must be"),
+    (lambda a: train.train(a.model, a.lm.examples, None, a.out, train.TrainConfig(batch_size=2)),
+     "train: train_set must be a tinyia3 Dataset"),
+    (lambda a: train.train(a.model, a.lm, a.lm.examples, a.out, train.TrainConfig(batch_size=2)),
+     "train: eval_set must be a tinyia3 Dataset"),
+    (lambda a: train.train(a.model, a.lm, None, a.out, {"steps": 2}), "train: config must be a TrainConfig"),
+    (lambda a: train.train(a.model, a.lm, None, None, train.TrainConfig(batch_size=2)), "train: out must be a path"),
+    (lambda a: train.train(a.model, a.lm, None, a.out, train.TrainConfig(batch_size=2), resume="no"),
+     "train: resume must be True or False"),
+    (lambda a: train.train(a.model, a.lm, None, a.out, train.TrainConfig(batch_size=2), overwrite=1),
+     "train: overwrite must be True or False"),
+    (lambda a: train.train(a.model, a.lm, None, a.out, train.TrainConfig(batch_size=2), progress=None),
+     "train: progress must be True or False"),
+    (lambda a: train.train(a.model, a.lm, None, a.out, train.TrainConfig(batch_size=2), log="print"),
+     "train: log must be a function"),
+    (lambda a: train.batch_indices(0, 0, 1, 0), "batch_indices: n must be an integer >= 1"),
+    (lambda a: train.batch_indices(10, -1, 2, 0), "batch_indices: step must be an integer >= 0"),
+    (lambda a: train.batch_indices(10, 0, 0, 0), "batch_indices: batch_size must be an integer >= 1"),
+    (lambda a: train.batch_indices(10, 0, 2, -3), "batch_indices: seed must be an integer >= 0"),
+    (lambda a: train.evaluate("embedded", None, a.lm), "evaluate: model must be"),
+    (lambda a: train.evaluate(a.model, None, a.lm.examples), "evaluate: dataset must be a tinyia3 Dataset"),
+    (lambda a: train.evaluate(a.model, None, a.mc, terms=("lm", "xx")), "evaluate: terms must be a non-empty subset"),
+    # datasets and batches
+    (lambda a: data.load_dataset(3, a.tok, 64), "load_dataset: path must be a path"),
+    (lambda a: data.load_dataset(a.folder / "lm.jsonl", "gpt2", 64), "load_dataset: tokenizer must be a tinyia3 Tokenizer"),
+    (lambda a: data.load_dataset(a.folder / "lm.jsonl", a.tok, 1), "load_dataset: n_positions must be an integer >= 2"),
+    (lambda a: data.load_groups(a.folder / "lm.jsonl", a.tok, 64, field=""), "load_groups: field must be"),
+    (lambda a: data.lm_batch(a.mc.examples), "lm_batch: examples must be a list of LMExample"),
+    (lambda a: data.lm_batch([data.LMExample([1, 2], 2)]), r"lm_batch: examples must be whole .*n_prompt < len\(ids\)"),
+    (lambda a: data.mc_batch([]), "mc_batch: examples must be a non-empty list of MCExample"),
+    (lambda a: data.mc_batch([data.MCExample([1], [[2]], 0)]), "mc_batch: examples must be whole .*two or more"),
+    # exercises
+    (lambda a: exercises.get(3), "exercises: name must be the name of an exercise"),
+    (lambda a: exercises.check("gelu_backward", path="x.py", solution=True), "exercises.check: path must be None"),
+    (lambda a: exercises.check("gelu_backward", solution="yes"), "exercises.check: solution must be True or False"),
+    (lambda a: exercises.check("gelu_backward", solution=True, seed=-1), "exercises.check: seed must be"),
+    (lambda a: exercises.load_function(None, "gelu_backward"), "load_function: path must be a path"),
+    (lambda a: exercises.load_function("x.py", 3), "load_function: name must be"),
+    # generation
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", max_new_tokens=-1), "generate: max_new_tokens must be a positive"),
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", seed=-1), "generate: seed must be"),
+    (lambda a: tinyia3.generate("embedded", a.tok, "Hi"), "generate: model must be a tinyia3 GPT2"),
+    (lambda a: tinyia3.generate(a.model, "gpt2", "Hi"), "generate: tokenizer must be a tinyia3 Tokenizer"),
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", top_k=2.5), "top_k must be a positive integer or None"),
+    (lambda a: tinyia3.generate(a.model, a.tok, "Hi", temperature=float("nan")), "temperature must be a finite number"),
+    (lambda a: generate_ids(a.model, np.array([1]), eos_token_id="<|endoftext|>"), "generate: eos_token_id must be"),
+]
+
+
+@pytest.mark.parametrize("call, words", API, ids=[f"{i}: {w.split(' must')[0][:40]}" for i, (_, w) in enumerate(API)])
+def test_the_api_refuses_bad_arguments(call, words, api):
+    with pytest.raises(tinyia3.TinyIA3Error, match=words) as refused:
+        call(api)
+    assert "\n" not in str(refused.value)  # one line
+    assert not api.out.exists()  # refused before any work

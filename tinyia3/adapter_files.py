@@ -18,13 +18,37 @@ from pathlib import Path
 import numpy as np
 
 from .config import read_json_object
-from .errors import FileContentError, MissingFileError
+from .errors import ArgumentTypeError, FileContentError, MissingFileError, require, require_path
 
 PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"
 PEFT_PREFIX = "base_model.model.transformer.h."
 PEFT_VERSION = "0.21.2"  # the version whose format this mirrors (tests/fixtures)
 KINDS = {"tinyia3-ia3": "IA³", "tinyia3-lora": "LoRA"}  # tinyia3's file formats and what they hold
+
+
+def check_save(where: str, path, base_sha256) -> None:
+    """adapter.save's arguments: a path, and None or the 64 hex digits of a sha256."""
+    require_path(path, f"{where}: path")
+    require(base_sha256 is None or (isinstance(base_sha256, str) and len(base_sha256) == 64
+                                    and all(c in "0123456789abcdef" for c in base_sha256)),
+            f"{where}: base_sha256", "None or a sha256 hex digest (64 characters 0-9a-f)", base_sha256,
+            "Pass tinyia3.run_folder.model_digest(model), or None to record no base weights.")
+
+
+def check_save_peft(where: str, folder, base_model_name_or_path) -> None:
+    require_path(folder, f"{where}: folder")
+    require(base_model_name_or_path is None or (isinstance(base_model_name_or_path, str) and base_model_name_or_path),
+            f"{where}: base_model_name_or_path", "None or a non-empty name (e.g. 'gpt2')", base_model_name_or_path)
+
+
+def check_load(where: str, path, model) -> None:
+    """A loader's arguments: a path, and None or the tinyia3 model to check the adapter against."""
+    from .model import require_model
+
+    require_path(path, f"{where}: path")
+    if model is not None:
+        require_model(model, where)
 
 
 def write_file(path, tensors: dict, metadata: dict, base_sha256: str | None = None) -> Path:
@@ -166,6 +190,7 @@ def load_adapter(path, model=None):
     from .ia3 import IA3
     from .lora import LoRA
 
+    check_load("tinyia3.load_adapter", path, model)
     path = Path(path)
     if path.is_dir() and (path / "config.json").is_file() and not (path / PEFT_CONFIG).is_file():
         raise FileContentError(f"{path} is a model folder (config.json + model.safetensors), not an adapter: a BitFit or "
@@ -187,4 +212,10 @@ def load_adapter(path, model=None):
 def merge(model, adapter):
     """A new model with the adapter folded into its weights: inference then costs nothing extra.
     IA³ scales columns and rows (exact); LoRA adds scaling · A B to W (exact in float64)."""
+    from .model import require_model
+
+    require_model(model, "tinyia3.merge")
+    require(hasattr(type(adapter), "merge_into"), "tinyia3.merge: adapter", "an adapter (tinyia3.IA3, LoRA, BitFit "
+            "or FullFineTune)", adapter, "Pass the adapter first made or loaded (tinyia3.load_adapter(path)).",
+            ArgumentTypeError)
     return adapter.merge_into(model)

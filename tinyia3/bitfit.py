@@ -24,5 +24,8 @@ class BitFit(WeightSubset):
 
     @classmethod
     def of(cls, model) -> "BitFit":
+        from .model import require_model
+
+        require_model(model, "BitFit.of")
         names = [f"h.{i}.{b}" for i in range(model.config.n_layer) for b in BLOCK_BIASES] + ["ln_f.bias"]
         return cls({n: np.array(model.params[n]) for n in names}, getattr(model, "name", None))

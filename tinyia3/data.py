@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FileContentError, MissingFileError
+from .errors import ArgumentTypeError, FileContentError, MissingFileError, is_int, require, require_path
+from .tokenizer import require_tokenizer
 
 
 class DatasetError(FileContentError):
@@ -97,6 +98,10 @@ def _string(record, field, where) -> str:
 
 def load_dataset(path: str | Path, tokenizer, n_positions: int) -> Dataset:
     """Read, check and tokenize a JSONL dataset for a model with context n_positions."""
+    require_path(path, "load_dataset: path")
+    require_tokenizer(tokenizer, "load_dataset")
+    require(is_int(n_positions) and n_positions >= 2, "load_dataset: n_positions", "an integer >= 2 (the model's "
+            "context, model.config.n_positions)", n_positions, "A text needs two tokens: one to read, one to predict.")
     records = read_jsonl(path)
     first_line, first = records[0]
     kind = _kind(first)
@@ -126,6 +131,8 @@ def load_dataset(path: str | Path, tokenizer, n_positions: int) -> Dataset:
 
 def load_groups(path: str | Path, tokenizer, n_positions: int, field: str = "register") -> dict[str, Dataset]:
     """A dataset split by the value of one field of its records (e.g. "register"), in file order."""
+    require(isinstance(field, str) and field != "", "load_groups: field", "the name of a string field (e.g. "
+            "'register')", field)
     dataset = load_dataset(path, tokenizer, n_positions)
     groups: dict[str, list] = {}
     for (number, record), example in zip(read_jsonl(path), dataset.examples):
@@ -191,8 +198,28 @@ def pad_batch(sequences: list[list[int]], pad_id: int = 0):
     return ids, attention_mask
 
 
+def _check_examples(where: str, examples, kind) -> None:
+    """A batch's examples: a non-empty list of one kind, each of them whole (token ids are integers)."""
+    fix = f"Take them from a dataset of kind {'lm' if kind is LMExample else 'mc'}: dataset.examples[:8]."
+    require(isinstance(examples, (list, tuple)) and all(isinstance(e, kind) for e in examples),
+            f"{where}: examples", f"a list of {kind.__name__}", examples, fix, ArgumentTypeError)
+    require(len(examples) > 0, f"{where}: examples", f"a non-empty list of {kind.__name__}", examples, fix)
+    for e in examples:
+        if kind is LMExample:
+            whole = len(e.ids) >= 1 and is_int(e.n_prompt) and 0 <= e.n_prompt < len(e.ids)
+            expected, parts = "integer token ids and 0 <= n_prompt < len(ids)", [e.ids]
+        else:
+            whole = (len(e.prompt) >= 1 and len(e.choices) >= 2 and all(len(c) >= 1 for c in e.choices)
+                     and is_int(e.label) and 0 <= e.label < len(e.choices))
+            expected, parts = ("integer token ids: a prompt, two or more non-empty choices, "
+                               "and 0 <= label < len(choices)"), [e.prompt, *e.choices]
+        whole = whole and all(np.asarray(ids).dtype.kind in "iu" for ids in parts)
+        require(whole, f"{where}: examples", f"whole examples ({expected})", e)
+
+
 def lm_batch(examples: list[LMExample]):
     """ids, attention_mask, loss_mask (B, T): loss on tokens after the prompt, not on padding."""
+    _check_examples("lm_batch", examples, LMExample)
     ids, attention_mask = pad_batch([e.ids for e in examples])
     loss_mask = attention_mask.copy()
     for b, e in enumerate(examples):
@@ -213,6 +240,8 @@ class ChoiceBatch:
 
 
 def mc_batch(examples: list[MCExample]) -> ChoiceBatch:
+    """Every (example, choice) pair as one row of a ChoiceBatch."""
+    _check_examples("mc_batch", examples, MCExample)
     rows, example, correct, spans = [], [], [], []
     for e_index, e in enumerate(examples):
         for c_index, choice in enumerate(e.choices):

@@ -45,7 +45,7 @@ from . import ops
 from .config import GPT2Config
 from .gradcheck import TOLERANCE_F64, numerical_vjp, rel_error
 from .ia3 import IA3, merge
-from .errors import ArgumentError, MissingFileError
+from .errors import ArgumentError, ArgumentTypeError, MissingFileError, require, require_path, require_seed
 from .model import GPT2, BlockCache, block_forward, init_params
 from .student_process import StudentFunction
 
@@ -770,6 +770,8 @@ EXERCISES: dict[str, Exercise] = {ex.name: ex for ex in (
 
 def get(name: str) -> Exercise:
     """The exercise called `name`, or a ValueError that lists the valid names."""
+    require(isinstance(name, str), "exercises: name", "the name of an exercise (a str), e.g. 'gelu_backward'", name,
+            f"The exercises are: {', '.join(EXERCISES)}.", ArgumentTypeError)
     if name in EXERCISES:
         return EXERCISES[name]
     close = difflib.get_close_matches(name, EXERCISES, n=1)
@@ -796,6 +798,9 @@ def load_function(path, name: str):
     Raises FileNotFoundError if there is no such file; errors inside the file are the caller's
     to report (see check()).
     """
+    require_path(path, "load_function: path")
+    require(isinstance(name, str) and name.isidentifier(), "load_function: name", "the name of a function (a str)",
+            name, error=ArgumentTypeError)
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(
@@ -827,6 +832,12 @@ def check(name: str, path=None, solution: bool = False, seed: int = 0) -> Report
     """Run the exercise's checks on lessons/exercises/NAME.py, on `path`, or (solution=True)
     on the package's own function. Returns a Report: .passed, .text()."""
     ex = get(name)
+    if path is not None:
+        require_path(path, "exercises.check: path")
+    require(isinstance(solution, bool), "exercises.check: solution", "True or False", solution, error=ArgumentTypeError)
+    require(not (solution and path is not None), "exercises.check: path", "None when solution=True (the solution "
+            "is the package's own function, not a file)", path, "Pass path= to check a file, or solution=True.")
+    require_seed(seed, "exercises.check: seed")
     if solution:
         report = Report(ex, f"the package's own function (--solution), the reference below")
         fn, path = ex.reference, None

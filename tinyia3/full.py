@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import GPT2Config
-from .errors import ArgumentError
+from .errors import ArgumentError, ArgumentTypeError, float_dtype, require
 
 
 @dataclass
@@ -40,6 +40,7 @@ class WeightSubset:
         return sum(v.size for v in self.params.values())
 
     def astype(self, dtype):
+        dtype = float_dtype(dtype, f"{type(self).__name__}.astype: dtype")
         return type(self)({k: v.astype(dtype) for k, v in self.params.items()}, self.base_model)
 
     def check_fits(self, config: GPT2Config) -> None:
@@ -68,8 +69,9 @@ class WeightSubset:
 
     def merge_into(self, model):
         """The model with these weights in place of its own (a checked copy in the model's dtype)."""
-        from .model import GPT2
+        from .model import GPT2, require_model
 
+        require_model(model, f"{type(self).__name__}.merge_into")
         self.check_fits(model.config)
         params = {**model.params, **{k: v.astype(model.dtype) for k, v in self.params.items()}}
         return GPT2(model.config, params, source=f"{model.source} + {type(self).__name__}", name=model.name)
@@ -83,5 +85,10 @@ class FullFineTune(WeightSubset):
 
     @classmethod
     def of(cls, model, copy: bool = True) -> "FullFineTune":
+        from .model import require_model
+
+        require_model(model, "FullFineTune.of")
+        require(isinstance(copy, bool), "FullFineTune.of: copy", "True (a private copy) or False (the model's own "
+                "arrays)", copy, error=ArgumentTypeError)
         params = {k: np.array(v) for k, v in model.params.items()} if copy else model.params
         return cls(params, base_model=getattr(model, "name", None))

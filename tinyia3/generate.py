@@ -12,18 +12,20 @@ import warnings
 
 import numpy as np
 
-from .errors import ArgumentError
-from .model import GPT2
+from .errors import ArgumentError, is_int, is_number, require, require_seed
+from .model import GPT2, require_model
+from .tokenizer import require_tokenizer
+
+
+def _check_sampling(temperature, top_k, top_p) -> None:
+    require(is_number(temperature) and temperature >= 0, "temperature", "a finite number >= 0 (0 = greedy)", temperature)
+    require(top_k is None or (is_int(top_k) and top_k >= 1), "top_k", "a positive integer or None", top_k)
+    require(top_p is None or (is_number(top_p) and 0 < top_p <= 1), "top_p", "a number in (0, 1] or None", top_p)
 
 
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None) -> int:
     """One token id from next-token logits (V,). temperature 0 means greedy (argmax)."""
-    if temperature < 0:
-        raise ArgumentError(f"temperature must be >= 0 (0 = greedy), found {temperature}.")
-    if top_k is not None and top_k < 1:
-        raise ArgumentError(f"top_k must be a positive integer or None, found {top_k}.")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ArgumentError(f"top_p must be in (0, 1] or None, found {top_p}.")
+    _check_sampling(temperature, top_k, top_p)
     if temperature == 0:
         return int(np.argmax(logits))
     logits = logits.astype(np.float64) / temperature
@@ -50,9 +52,16 @@ def generate_ids(model: GPT2, ids, max_new_tokens=50, temperature=1.0, top_k=Non
 
     Stops early at eos_token_id (not included) or when the context of n_positions is full.
     """
+    require_model(model, "generate")
     ids = np.asarray(ids)
     if ids.ndim != 1:
         raise ArgumentError(f"generate_ids takes one prompt of shape (T,), found shape {ids.shape}.")
+    require(is_int(max_new_tokens) and max_new_tokens >= 1, "generate: max_new_tokens", "a positive integer",
+            max_new_tokens)
+    _check_sampling(temperature, top_k, top_p)  # before the prompt's forward, not at the first token
+    require_seed(seed, "generate: seed", optional=True)
+    require(eos_token_id is None or is_int(eos_token_id), "generate: eos_token_id", "None or a token id",
+            eos_token_id)
     rng = np.random.default_rng(seed)
     n_positions = model.config.n_positions
     new = []
@@ -80,6 +89,8 @@ def generate(model: GPT2, tokenizer, prompt: str, max_new_tokens=50, temperature
 
     temperature=0 gives greedy decoding; seed makes sampling repeatable.
     """
+    require_model(model, "generate")
+    require_tokenizer(tokenizer, "generate")
     ids = tokenizer.encode(prompt)
     if not ids:
         ids = [tokenizer.eos_token_id]  # GPT-2 was trained with <|endoftext|> between documents

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ArgumentError
+from .errors import ArgumentError, ArgumentTypeError, is_int, is_number, require, require_seed
 
 # Relative error below this passes in float64 (see the module docstring for why 1e-7).
 TOLERANCE_F64 = 1e-7
@@ -32,6 +32,9 @@ def rel_error(a, b, floor=1e-12) -> float:
     nearly 0 only carries the rounding noise of the others. `floor` keeps 0/0 from being NaN.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    require(a.shape == b.shape, "rel_error: b", f"an array of a's shape {a.shape}", b,
+            "Compare like with like: a broadcast would compare other entries.")
+    require(is_number(floor) and floor > 0, "rel_error: floor", "a positive finite number (e.g. 1e-12)", floor)
     scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0), floor)
     return float(np.max(np.abs(a - b), initial=0.0) / scale)
 
@@ -45,14 +48,31 @@ STENCILS = {
 }
 
 
+def _check_differences(where: str, f, x, h, order) -> None:
+    """The arguments every finite difference shares: f() reads x, which is nudged in place."""
+    require(callable(f), f"{where}: f", "a function of no arguments returning the value", f,
+            error=ArgumentTypeError)
+    require(isinstance(x, np.ndarray) and x.dtype.kind == "f", f"{where}: x",
+            "a floating-point NumPy array that f reads (float64 for a check)", x)
+    require(np.shares_memory(x.reshape(-1), x), f"{where}: x", "an array that can be nudged in place (contiguous)",
+            x, "A non-contiguous view would be nudged in a copy f never reads: pass np.ascontiguousarray(x) "
+            "and make f read that.")
+    require(is_number(h) and h > 0, f"{where}: h", "a positive finite step (e.g. 1e-5)", h)
+    require(order in STENCILS, f"{where}: order", f"one of {sorted(STENCILS)}", order)
+
+
 def numerical_gradient(f, x, index=None, h=1e-5, order=2):
     """d f / d x by central differences, f() -> float reading x, which is changed in place.
 
     index: flat indices to check (default: all). order: 2 (3-point rule, 2 evaluations per
     coordinate) or 4 (5-point rule, 4 evaluations). x is restored exactly after each coordinate.
     """
+    _check_differences("numerical_gradient", f, x, h, order)
     flat = x.reshape(-1)  # a view: writing to it changes x
     index = np.arange(flat.size) if index is None else np.asarray(index)
+    in_range = index.size == 0 or (index.dtype.kind in "iu" and 0 <= index.min() and index.max() < flat.size)
+    require(index.ndim == 1 and in_range, "numerical_gradient: index",
+            f"None or a 1-D array of flat indices from 0 to x.size - 1 = {flat.size - 1}", index.tolist())
     stencil = STENCILS[order]
     grad = np.empty(len(index))
     for j, i in enumerate(index):
@@ -68,6 +88,8 @@ def numerical_gradient(f, x, index=None, h=1e-5, order=2):
 
 def numerical_vjp(f, x, dout, h=1e-5):
     """d/dx Σ f(x) ⊙ dout for an array-valued f() reading x: a vector-Jacobian product."""
+    _check_differences("numerical_vjp", f, x, h, 2)
+    require(isinstance(dout, np.ndarray), "numerical_vjp: dout", "an array of the shape f() returns", dout)
     return numerical_gradient(lambda: float(np.sum(f() * dout)), x, h=h).reshape(x.shape)
 
 
@@ -79,6 +101,13 @@ def directional_check(f, params, grads, h=1e-5, seed=0, order=2):
     params: arrays changed in place and restored; grads: their analytic gradients.
     Returns (analytic, numeric).
     """
+    params, grads = list(params), list(grads)
+    for p in params:
+        _check_differences("directional_check", f, p, h, order)
+    require(len(grads) == len(params) and all(np.shape(g) == p.shape for g, p in zip(grads, params)),
+            "directional_check: grads", f"one gradient per parameter, of its shape ({[list(p.shape) for p in params]})",
+            [list(np.shape(g)) for g in grads])
+    require_seed(seed, "directional_check: seed")
     rng = np.random.default_rng(seed)
     us = [rng.standard_normal(p.shape) for p in params]
     norm = np.sqrt(sum(np.sum(u * u) for u in us))
@@ -152,8 +181,23 @@ def check_ia3_gradients(model, ia3, ids, loss_mask=None, attention_mask=None,
     5-point rule with h = 1e-3 by default, and each row's error is relative to the scale of that
     layer's whole gradient vector (the quantity being checked), not only the sampled entries.
     """
+    from .ia3 import IA3
     from .losses import loss, loss_and_grad
+    from .model import require_model
 
+    require_model(model, "check_ia3_gradients")
+    require(isinstance(ia3, IA3), "check_ia3_gradients: ia3", "a tinyia3.IA3", ia3,
+            "Make one away from ones: IA3.random(model, std=0.3).", ArgumentTypeError)
+    require(is_int(coords_per_vector) and coords_per_vector >= 1, "check_ia3_gradients: coords_per_vector",
+            "a positive integer", coords_per_vector)
+    require(is_number(h) and h > 0, "check_ia3_gradients: h", "a positive finite step (e.g. 1e-3)", h)
+    require(order in STENCILS, "check_ia3_gradients: order", f"one of {sorted(STENCILS)}", order)
+    require_seed(seed, "check_ia3_gradients: seed")
+    require(grads is None or (isinstance(grads, IA3) and grads.named().keys() == ia3.named().keys()),
+            "check_ia3_gradients: grads", f"None or an IA3 of gradients of the same vectors ({', '.join(ia3.named())})",
+            grads, "It is what loss_and_grad(model, ia3, ...) returns second.")
+    if grads is not None:
+        grads.check_fits(model.config)
     if np.dtype(model.dtype) != np.float64:
         raise ArgumentError(
             f"Gradient checks need a float64 model (found {np.dtype(model.dtype)}): float32 "

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import GPT2Config
-from .errors import ArgumentError, ArgumentTypeError, FileContentError
+from .errors import ArgumentError, ArgumentTypeError, FileContentError, float_dtype, is_number, require, require_seed
 
 NAMES = ("l_k", "l_v", "l_ff")
 
@@ -40,7 +40,7 @@ class IA3:
         queries=True adds l_q = 1: PEFT's placement, which scales all of c_attn's q|k|v."""
         if not isinstance(queries, bool):
             raise ArgumentTypeError(f"IA3.ones: queries must be True or False, found {queries!r}.")
-        config, dtype = _config_and_dtype(model_or_config, dtype)
+        config, dtype = _config_and_dtype(model_or_config, dtype, "IA3.ones")
         L, C, F = config.n_layer, config.n_embd, config.n_inner
         return cls(np.ones((L, C), dtype), np.ones((L, C), dtype), np.ones((L, F), dtype),
                    l_q=np.ones((L, C), dtype) if queries else None, base_model=getattr(model_or_config, "name", None))
@@ -50,6 +50,7 @@ class IA3:
         """1 + std·N(0, 1): a non-identity adapter, for gradient checks and demonstrations."""
         if isinstance(std, bool) or not isinstance(std, (int, float, np.floating)) or not np.isfinite(std) or std < 0:
             raise ArgumentError(f"IA3.random: std must be a finite number >= 0 (e.g. 0.1), found {std!r}.")
+        require_seed(seed, "IA3.random: seed", optional=True)
         ia3 = cls.ones(model_or_config, dtype)
         rng = np.random.default_rng(seed)
         for name in NAMES:
@@ -95,13 +96,22 @@ class IA3:
         return IA3(**{name: np.stack([g[name] for g in blocks]) for name in self.named()}, base_model=self.base_model)
 
     def map(self, fn) -> "IA3":
-        """A new IA3 with fn applied to every vector (l_q stays absent if absent)."""
-        return IA3(**{name: fn(vec) for name, vec in self.named().items()}, base_model=self.base_model)
+        """A new IA3 with fn applied to every vector (l_q stays absent if absent); fn returns an
+        array of the shape it is given."""
+        require(callable(fn), "IA3.map: fn", "a function of one array", fn, error=ArgumentTypeError)
+        out = {}
+        for name, vec in self.named().items():
+            out[name] = fn(vec)
+            require(isinstance(out[name], np.ndarray) and out[name].shape == vec.shape, "IA3.map: fn",
+                    f"a function returning an array of the shape it is given ({list(vec.shape)} for {name})",
+                    out[name], "Map elementwise (e.g. lambda v: np.clip(v, 0.0, 2.0)).")
+        return IA3(**out, base_model=self.base_model)
 
     def copy(self) -> "IA3":
         return self.map(np.copy)
 
     def astype(self, dtype) -> "IA3":
+        dtype = float_dtype(dtype, "IA3.astype: dtype")
         return self.map(lambda v: v.astype(dtype))
 
     def zeros_like(self) -> "IA3":
@@ -131,19 +141,31 @@ class IA3:
     def save(self, path, base_sha256: str | None = None) -> Path:
         """tinyia3's adapter file (safetensors); see save() below. base_sha256: the digest of the
         weights it was trained on (tinyia3.run_folder.model_digest), recorded in the file."""
+        from .adapter_files import check_save
+
+        check_save("IA3.save", path, base_sha256)
         return save(self, path, base_sha256)
 
     def save_peft(self, folder, base_model_name_or_path: str | None = None) -> Path:
         """A Hugging Face PEFT adapter folder; see save_peft() below."""
+        from .adapter_files import check_save_peft
+
+        check_save_peft("IA3.save_peft", folder, base_model_name_or_path)
         return save_peft(self, folder, base_model_name_or_path or self.base_model or "gpt2")
 
     @staticmethod
     def load(path, model=None) -> "IA3":
         """tinyia3's file or a PEFT folder; see load() below."""
+        from .adapter_files import check_load
+
+        check_load("IA3.load", path, model)
         return load(path, model)
 
     def merge_into(self, model):
         """The model with these scales folded into its weights; see merge() below."""
+        from .model import require_model
+
+        require_model(model, "IA3.merge_into")
         return merge(model, self)
 
     def summary(self, tol: float = 0.01) -> list[dict]:
@@ -152,6 +174,8 @@ class IA3:
 
         "negative" counts the inhibited channels whose scale went below 0: those are not damped
         but sign-flipped, which a large learning rate can do (the paper's scales stay positive)."""
+        require(is_number(tol) and 0 <= tol < 1, "IA3.summary: tol", "a number in [0, 1) (e.g. 0.01)", tol,
+                "A scale counts as inhibited below 1 - tol and as amplified above 1 + tol.")
         rows = []
         for name, vec in self.named().items():
             for layer, v in enumerate(vec):
@@ -166,19 +190,18 @@ class IA3:
         return f"IA3({shapes}, dtype={self.dtype}, {self.num_parameters:,} parameters)"
 
 
-def _config_and_dtype(model_or_config, dtype):
+def _config_and_dtype(model_or_config, dtype, where: str):
+    """The config an adapter is made for, and its dtype: the one given, else the model's (float32 for a config)."""
     if isinstance(model_or_config, GPT2Config):
-        config, dtype = model_or_config, np.dtype(dtype or np.float32)
+        config, default = model_or_config, np.float32
     else:
         config = getattr(model_or_config, "config", None)
         if not isinstance(config, GPT2Config):
             raise ArgumentTypeError(
                 f"Expected a tinyia3 model or a GPT2Config, found {type(model_or_config).__name__}."
             )
-        dtype = np.dtype(dtype or model_or_config.dtype)
-    if dtype.kind != "f":
-        raise ArgumentError(f"IA³ scales must be floating point (np.float32 or np.float64), found dtype {dtype}.")
-    return config, dtype
+        default = model_or_config.dtype
+    return config, float_dtype(default if dtype is None else dtype, f"{where}: dtype")
 
 
 # -------------------------------------------------------------------------------------------------

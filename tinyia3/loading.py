@@ -6,7 +6,7 @@ import numpy as np
 
 from .checkpoint import load_checkpoint
 from .config import GPT2Config
-from .errors import ArgumentError, MissingFileError
+from .errors import ArgumentError, MissingFileError, float_dtype, require_path
 from .hub import WEIGHTS_NAME, resolve
 from .model import GPT2
 from .tokenizer import Tokenizer, gpt2_tokenizer, tokenizer_from_folder
@@ -19,7 +19,8 @@ def load_model(name_or_path="embedded", dtype=np.float32, cache_dir=None) -> GPT
 
     Weights are cast to `dtype` (float32 or float64); fp16 and bf16 checkpoints are upcast.
     """
-    dtype = np.dtype(dtype)
+    _check_source("tinyia3.load_model", name_or_path, cache_dir)
+    dtype = float_dtype(dtype, "tinyia3.load_model: dtype")
     if dtype not in SUPPORTED_DTYPES:
         raise ArgumentError(
             f"dtype {dtype} is not supported: tinyia3 computes in float32 (fast) or float64 "
@@ -33,6 +34,7 @@ def load_model(name_or_path="embedded", dtype=np.float32, cache_dir=None) -> GPT
 
 def load_tokenizer(name_or_path="embedded", cache_dir=None) -> Tokenizer:
     """The tokenizer stored with a model, else the exact GPT-2 one for a GPT-2 vocabulary."""
+    _check_source("tinyia3.load_tokenizer", name_or_path, cache_dir)
     files = resolve(name_or_path, cache_dir=cache_dir)
     tokenizer = tokenizer_from_folder(files.folder)
     if tokenizer is not None:
@@ -46,3 +48,9 @@ def load_tokenizer(name_or_path="embedded", cache_dir=None) -> Tokenizer:
         "so the shipped GPT-2 tokenizer would give wrong ids. Copy the model's tokenizer files "
         "into the folder."
     )
+
+
+def _check_source(where: str, name_or_path, cache_dir) -> None:
+    require_path(name_or_path, f"{where}: name_or_path")
+    if cache_dir is not None:
+        require_path(cache_dir, f"{where}: cache_dir")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import GPT2Config
-from .errors import ArgumentError, FileContentError
+from .errors import ArgumentError, FileContentError, float_dtype, is_int, is_number
 from .model import LINEARS as TARGETS  # the four linear layers a LoRA pair can sit on
 
 FORMAT = "tinyia3-lora"
@@ -54,7 +54,7 @@ class LoRA:
         """PEFT's initialisation: A ~ U(−1/√in, 1/√in) (Kaiming-uniform, a = √5), B = 0."""
         from .ia3 import _config_and_dtype
 
-        config, dtype = _config_and_dtype(model, dtype)
+        config, dtype = _config_and_dtype(model, dtype, "LoRA.init")
         targets, rng = _check_targets(targets), np.random.default_rng(seed)
         _check_rank(r, alpha)
         a, b = {}, {}
@@ -110,6 +110,7 @@ class LoRA:
         return out
 
     def astype(self, dtype) -> "LoRA":
+        dtype = float_dtype(dtype, "LoRA.astype: dtype")
         return LoRA({t: v.astype(dtype) for t, v in self.a.items()}, {t: v.astype(dtype) for t, v in self.b.items()},
                     self.alpha, self.base_model)
 
@@ -154,8 +155,9 @@ class LoRA:
 
     def merge_into(self, model):
         """W + (alpha / r) · A B for every target: the same function with no LoRA at inference."""
-        from .model import GPT2
+        from .model import GPT2, require_model
 
+        require_model(model, "LoRA.merge_into")
         self.check_fits(model.config)
         lora, params = self.astype(model.dtype), dict(model.params)
         for t in self.targets:
@@ -169,8 +171,9 @@ class LoRA:
     def save(self, path, base_sha256: str | None = None) -> Path:
         """tinyia3's file: A and B by target, metadata with r, alpha, targets and the base model
         (and base_sha256, the digest of its weights, when given)."""
-        from .adapter_files import write_file
+        from .adapter_files import check_save, write_file
 
+        check_save("LoRA.save", path, base_sha256)
         c = self.shape
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "base_model": self.base_model or "",
                     "r": self.r, "alpha": repr(float(self.alpha)), "targets": ",".join(self.targets), **c}
@@ -189,6 +192,9 @@ class LoRA:
     @staticmethod
     def load(path, model=None) -> "LoRA":
         """tinyia3's LoRA file or a PEFT LoRA folder; with `model`, checked against it and cast."""
+        from .adapter_files import check_load
+
+        check_load("LoRA.load", path, model)
         path = Path(path)
         lora = _load_peft(path) if path.is_dir() else _load_file(path)
         if model is not None:
@@ -206,8 +212,9 @@ class LoRA:
     def save_peft(self, folder, base_model_name_or_path: str | None = None) -> Path:
         """PEFT's LoRA folder: lora_A.weight (r, in) and lora_B.weight (out, r) per layer and
         target (PEFT's nn.Linear layout, so A and B are stored transposed), fan_in_fan_out."""
-        from .adapter_files import PEFT_PREFIX, write_peft
+        from .adapter_files import PEFT_PREFIX, check_save_peft, write_peft
 
+        check_save_peft("LoRA.save_peft", folder, base_model_name_or_path)
         tensors = {}
         for t in self.targets:
             for i in range(self.n_layer):
@@ -236,10 +243,9 @@ def _check_targets(targets) -> tuple[str, ...]:
 
 
 def _check_rank(r, alpha):
-    if not isinstance(r, (int, np.integer)) or isinstance(r, bool) or r < 1:
+    if not is_int(r) or r < 1:
         raise ArgumentError(f"LoRA rank r must be a positive integer, found {r!r}.")
-    if not isinstance(alpha, (int, float, np.integer, np.floating)) or isinstance(alpha, bool) \
-            or not math.isfinite(alpha) or alpha <= 0:
+    if not is_number(alpha) or alpha <= 0:
         raise ArgumentError(f"LoRA alpha must be a positive number, found {alpha!r}.")
 
 

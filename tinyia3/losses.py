@@ -18,8 +18,8 @@ import numpy as np
 
 from . import ops
 from .data import ChoiceBatch
-from .errors import ArgumentError
-from .model import GPT2
+from .errors import ArgumentError, ArgumentTypeError, require
+from .model import GPT2, require_model
 
 # Rows of the LM head handled at once. The head is (N, C) @ (C, V) with V = 50257: holding the
 # logits of all N = B·T rows in float32 would take N·200 KB (200 MB at 8×128). Chunks bound that,
@@ -39,6 +39,9 @@ def target_weights(ids, loss_mask=None, attention_mask=None):
         mask = mask[None, :] if mask.ndim == 1 else mask
         if mask.shape != shape:
             raise ArgumentError(f"{name} has shape {mask.shape}, expected {shape} (the shape of ids).")
+        odd = mask[~np.isin(mask, (0, 1))]
+        require(odd.size == 0, name, "0 (not counted) and 1 (counted) only", odd.flat[0] if odd.size else None,
+                "A mask marks positions; it does not weight them.")
         weights = weights * (mask != 0)
     return weights[:, 1:]
 
@@ -119,10 +122,10 @@ def _backward(model, adapter, s: Scored, dhidden_rows, dwte):
 # -- next-token cross-entropy (language modelling) -------------------------------------------------
 
 
-def _targets(ids, loss_mask, attention_mask):
-    """ids as (B, T) and the (B, T) mask of scored tokens, refusing a loss with no target."""
-    ids = np.asarray(ids)
-    ids2 = ids[None, :] if ids.ndim == 1 else ids
+def _targets(model, ids, loss_mask, attention_mask):
+    """ids as (B, T) and the (B, T) mask of scored tokens, refusing a loss with no target.
+    The ids and attention_mask are checked first, as the forward checks them."""
+    ids2, _ = model._check_inputs(ids, attention_mask, None)
     scored = np.zeros(ids2.shape, dtype=np.int64)
     scored[:, 1:] = target_weights(ids2, loss_mask, attention_mask)
     if scored.sum() == 0:
@@ -136,8 +139,9 @@ def _targets(ids, loss_mask, attention_mask):
 def loss_and_grad(model: GPT2, adapter, ids, loss_mask=None, attention_mask=None):
     """Mean next-token cross-entropy over counted targets, and its gradient with respect to the
     adapter (IA3, LoRA, BitFit or FullFineTune): an adapter of the same type holding the gradients."""
+    require_model(model, "tinyia3.loss_and_grad")
     _require_adapter(adapter)
-    ids2, scored = _targets(ids, loss_mask, attention_mask)
+    ids2, scored = _targets(model, ids, loss_mask, attention_mask)
     s = _scored_forward(model, adapter, ids2, scored, attention_mask, cache=True)
     count = len(s.rows)
     nll, dh_rows, dwte = head_nll(model, s.hidden_rows, s.targets, np.full(count, 1.0 / count), s.wte, _trains_wte(s))
@@ -152,7 +156,8 @@ def _require_adapter(adapter):
 
 def loss(model: GPT2, adapter, ids, loss_mask=None, attention_mask=None) -> float:
     """The same mean next-token cross-entropy, forward only (no activation record kept)."""
-    ids2, scored = _targets(ids, loss_mask, attention_mask)
+    require_model(model, "tinyia3.loss")
+    ids2, scored = _targets(model, ids, loss_mask, attention_mask)
     s = _scored_forward(model, adapter, ids2, scored, attention_mask)
     nll, _, _ = head_nll(model, s.hidden_rows, s.targets, wte=s.wte)
     return float(nll.mean())
@@ -171,8 +176,24 @@ def loss(model: GPT2, adapter, ids, loss_mask=None, attention_mask=None) -> floa
 TFEW_TERMS = ("lm", "ul", "ln")
 
 
+def _check_choices(where: str, model, batch, terms=None) -> None:
+    """The arguments of a multiple-choice loss, checked where they enter."""
+    require_model(model, where)
+    require(isinstance(batch, ChoiceBatch), f"{where}: batch", "a ChoiceBatch", batch,
+            "Make one with tinyia3.data.mc_batch(examples).", ArgumentTypeError)
+    if terms is not None:
+        check_terms(terms, where)
+
+
+def check_terms(terms, where: str) -> None:
+    ok = isinstance(terms, (tuple, list, set, frozenset)) and bool(terms) and set(terms) <= set(TFEW_TERMS)
+    require(ok, f"{where}: terms", f"a non-empty subset of {TFEW_TERMS}", terms,
+            "Pass a tuple of names, e.g. ('lm', 'ln'), not one string.")
+
+
 def choice_logprobs(model: GPT2, adapter, batch: ChoiceBatch):
     """Forward only: log-probabilities lp (M,) of every choice token, and the row (R,) each belongs to."""
+    _check_choices("choice_logprobs", model, batch)
     s = _scored_forward(model, adapter, batch.ids, batch.choice_mask, batch.attention_mask)
     nll, _, _ = head_nll(model, s.hidden_rows, s.targets, wte=s.wte)
     return -nll, s.row_of
@@ -190,6 +211,10 @@ def _beta(lp, row_of, R):
 
 def predict(scores: np.ndarray, batch: ChoiceBatch) -> np.ndarray:
     """Rank classification: the choice (index within its example) with the highest score."""
+    require(isinstance(batch, ChoiceBatch), "predict: batch", "a ChoiceBatch", batch, error=ArgumentTypeError)
+    require(isinstance(scores, np.ndarray) and scores.shape == (len(batch.ids),), "predict: scores",
+            f"one score per (example, choice) row of the batch, shape ({len(batch.ids)},)", scores,
+            "Pass the scores choice_scores(model, adapter, batch) returns.")
     predictions = []
     for e in range(len(batch.labels)):
         predictions.append(int(np.argmax(scores[batch.example == e])))
@@ -201,9 +226,7 @@ def tfew_terms(lp, row_of, batch: ChoiceBatch, terms=TFEW_TERMS):
 
     Returns ({"lm": L_LM, "ul": L_UL, "ln": L_LN} for the chosen terms, dL/dlp (M,)).
     """
-    unknown = set(terms) - set(TFEW_TERMS)
-    if unknown or not terms:
-        raise ArgumentError(f"T-Few terms must be a non-empty subset of {TFEW_TERMS}, found {tuple(terms)}.")
+    check_terms(terms, "tfew_terms")
     R = len(batch.ids)
     token_right = batch.correct[row_of]  # (M,)
     values, dlp = {}, np.zeros_like(lp)
@@ -235,6 +258,7 @@ def tfew_terms(lp, row_of, batch: ChoiceBatch, terms=TFEW_TERMS):
 def tfew_loss_and_grad(model: GPT2, adapter, batch: ChoiceBatch, terms=TFEW_TERMS):
     """L = Σ of the chosen T-Few terms, its gradient (an adapter of the adapter's type), the terms
     by name and the scores β (R,)."""
+    _check_choices("tfew_loss_and_grad", model, batch, terms)
     _require_adapter(adapter)
     s = _scored_forward(model, adapter, batch.ids, batch.choice_mask, batch.attention_mask, cache=True)
     found = {}
@@ -251,6 +275,7 @@ def tfew_loss_and_grad(model: GPT2, adapter, batch: ChoiceBatch, terms=TFEW_TERM
 
 def tfew_loss_and_scores(model: GPT2, adapter, batch: ChoiceBatch, terms=TFEW_TERMS):
     """Forward only: the T-Few loss and the scores β (R,) for rank classification, from one pass."""
+    _check_choices("tfew_loss_and_scores", model, batch, terms)
     lp, row_of = choice_logprobs(model, adapter, batch)
     return float(sum(tfew_terms(lp, row_of, batch, terms)[0].values())), _beta(lp, row_of, len(batch.ids))
 

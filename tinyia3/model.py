@@ -42,7 +42,7 @@ import numpy as np
 
 from . import ops
 from .config import GPT2Config
-from .errors import ArgumentError, ArgumentTypeError
+from .errors import ArgumentError, ArgumentTypeError, require
 
 LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 IA3_SITES = ("l_q", "l_k", "l_v", "l_ff")
@@ -100,6 +100,11 @@ class GPT2:
     """A GPT-2 language model: named weights (checkpoint names) and the functions over them."""
 
     def __init__(self, config: GPT2Config, params: dict[str, np.ndarray], source: str = "memory", name=None):
+        require(isinstance(config, GPT2Config), "GPT2: config", "a tinyia3.GPT2Config", config,
+                "Take the model's own (model.config), or build one: GPT2Config(n_layer=..., ...).", ArgumentTypeError)
+        require(isinstance(params, dict) and isinstance(params.get("wte.weight"), np.ndarray), "GPT2: params",
+                "a dict of named weight arrays with 'wte.weight' among them", params,
+                "Start from a model's own (dict(model.params)) or from init_params(config).", ArgumentTypeError)
         self.config = config
         self.params = params
         self.source = source  # where the weights came from, for `tinyia3 info` and reprs
@@ -168,6 +173,9 @@ class GPT2:
 
     def lm_head(self, hidden, wte=None):
         """(..., C) -> (..., V) with the tied head wte (V, C), the model's own by default."""
+        C = self.config.n_embd
+        require(isinstance(hidden, np.ndarray) and hidden.ndim >= 1 and hidden.shape[-1] == C, "GPT2.lm_head: hidden",
+                f"an array of hidden states (..., n_embd={C})", hidden, "Pass the first value forward() returns.")
         wte = self.params["wte.weight"] if wte is None else wte
         if hidden.ndim == 1:
             return wte @ hidden  # one token while decoding: a matrix-vector product
@@ -227,10 +235,18 @@ class GPT2:
         dwte_head: the LM head's share of d wte (the caller owns the logits), added when the
         adapter trains wte. Returns adapter.gradients(...): an adapter of the same type.
         """
-        if record is None or not record.blocks:
-            raise ValueError("backward needs the record of a forward pass made with cache=True.")
-        if adapter is None:
-            raise ValueError("backward needs the adapter the forward pass used: its sites are what gets a gradient.")
+        require(isinstance(record, ForwardCache) and bool(record.blocks), "GPT2.backward: record",
+                "the record of a forward pass made with cache=True", record,
+                "Pass the second value of model.forward(ids, adapter, cache=True).")
+        require(adapter is not None, "GPT2.backward: adapter", "the adapter the forward pass used (its sites are "
+                "what gets a gradient)", adapter, "Pass the adapter that was given to forward().")
+        want = (*record.ids.shape, self.config.n_embd)
+        require(isinstance(dhidden, np.ndarray) and dhidden.shape == want and dhidden.dtype.kind == "f",
+                "GPT2.backward: dhidden", f"a floating-point array of the forward's hidden shape {want}", dhidden,
+                "It is d loss / d hidden, one row per position of the forward.")
+        V_C = self.params["wte.weight"].shape
+        require(dwte_head is None or (isinstance(dwte_head, np.ndarray) and dwte_head.shape == V_C),
+                "GPT2.backward: dwte_head", f"None or an array of wte's shape {V_C}", dwte_head)
         sites = record.sites
         top_grads, dx = {}, dhidden
         _layer_norm_grads(dx, record.ln_f, sites.top, "ln_f", top_grads)
@@ -280,6 +296,7 @@ class GPT2:
                 f"Token id {bad} is out of range: this model's vocabulary has ids 0..{c.vocab_size - 1}. "
                 "Were the ids made by a tokenizer for a different model?"
             )
+        self._check_past(past, ids.shape[0])
         T_past = 0 if past is None else past[0][0].shape[2]
         if T_past + ids.shape[1] > c.n_positions:
             raise ArgumentError(
@@ -302,6 +319,26 @@ class GPT2:
             attention_mask = attention_mask.astype(np.int64)
         return ids, attention_mask
 
+    def _check_past(self, past, B):
+        """past: None, or the n_layer (k, v) pairs (B, H, T_past, D) an earlier forward returned."""
+        if past is None:
+            return
+        c = self.config
+        pairs = isinstance(past, (list, tuple)) and len(past) == c.n_layer and all(
+            isinstance(kv, (list, tuple)) and len(kv) == 2 and all(isinstance(a, np.ndarray) and a.ndim == 4 for a in kv)
+            for kv in past)
+        fix = "Pass the third value an earlier forward() returned, or None to start afresh."
+        require(pairs, "GPT2.forward: past", f"a list of n_layer={c.n_layer} (k, v) pairs", past, fix)
+        want = (B, c.n_head, past[0][0].shape[2], c.d_head)
+        require(all(a.shape == want for kv in past for a in kv), "GPT2.forward: past",
+                f"(k, v) pairs of shape (B, n_head, T_past, d_head) = {want}", past[0][0], fix)
+
+
+def require_model(model, where: str) -> None:
+    """Refuse anything but a tinyia3 GPT2 where a model goes (a name, a path, an adapter)."""
+    fix = ("Load one first: tinyia3.load_model(" + repr(model) + ")." if isinstance(model, str)
+           else "Load one with tinyia3.load_model(name_or_path).")
+    require(isinstance(model, GPT2), f"{where}: model", "a tinyia3 GPT2", model, fix, ArgumentTypeError)
 
 
 def lowest_site(sites: Sites) -> tuple[int, int] | None:

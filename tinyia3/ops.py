@@ -11,6 +11,11 @@ functions during an IA³ step.
 Shapes: B batch, T time (tokens), C = n_embd, F = n_inner, H = n_head, D = C / H, V = vocab.
 Every function works in the dtype of its inputs; constants are Python floats so that NumPy
 does not promote a float32 computation to float64.
+
+The ops take their arrays unchecked, by design: each is a transcription of its maths, read
+next to the lesson, and a check would hide the few lines that matter. Arguments are checked
+where they enter the package (the model, the losses, the adapters; see tinyia3/errors.py), so
+an op only ever sees arrays of the shapes its comment states.
 """
 
 from __future__ import annotations

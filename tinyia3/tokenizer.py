@@ -28,7 +28,7 @@ import tokenizers
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, processors
 
 from .config import read_json_object
-from .errors import ArgumentError, ArgumentTypeError, FileContentError, MissingFileError
+from .errors import ArgumentError, ArgumentTypeError, FileContentError, MissingFileError, require
 
 __all__ = [
     "EOS_TOKEN",
@@ -246,3 +246,9 @@ def tokenizer_from_folder(folder: str | Path) -> Tokenizer | None:
             "the same model."
         )
     return Tokenizer(_byte_level_bpe(vocab_path, merges_path), f"vocab.json + merges.txt in {folder}")
+
+
+def require_tokenizer(tokenizer, where: str) -> None:
+    """Refuse anything but a tinyia3 Tokenizer where one goes (a model name, say)."""
+    require(isinstance(tokenizer, Tokenizer), f"{where}: tokenizer", "a tinyia3 Tokenizer", tokenizer,
+            "Load the model's own with tinyia3.load_tokenizer(name_or_path).", ArgumentTypeError)

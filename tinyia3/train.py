@@ -29,11 +29,12 @@ from .data import Dataset, lm_batch, mc_batch
 from .bitfit import BitFit
 from .errors import (ArgumentError, MissingFileError, RunFolderError, TrainingInterrupted,  # noqa: F401
                      TrainingStopped)  # TrainingStopped is also importable from here, as before
+from .errors import ArgumentTypeError, is_int as _is_int, is_number as _is_number, require, require_path, require_seed
 from .full import FullFineTune
 from .ia3 import IA3
 from .lora import LoRA
-from .losses import TFEW_TERMS, loss, loss_and_grad, predict, tfew_loss_and_grad, tfew_loss_and_scores
-from .model import GPT2
+from .losses import TFEW_TERMS, check_terms, loss, loss_and_grad, predict, tfew_loss_and_grad, tfew_loss_and_scores
+from .model import GPT2, require_model
 from .optim import AdamW, clip_by_global_norm, warmup_linear_lr
 from .run_folder import RunFolder, fingerprint, fingerprint_changes
 
@@ -97,14 +98,6 @@ METHODS = ("ia3", "lora", "bitfit", "full")
 ADAPTER_FILES = ("ia3", "lora")  # saved as an adapter file; bitfit and full as a merged model folder
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _comparable(settings: dict) -> dict:
     """A run's settings as resume compares them: JSON types, runs saved before `method`
     existed read as their method, and LoRA's options only for LoRA."""
@@ -123,8 +116,8 @@ def _comparable(settings: dict) -> dict:
 
 
 def _require(ok: bool, name: str, expected: str, found) -> None:
-    if not ok:
-        raise ArgumentError(f"{name.replace('_', '-')} must be {expected}; found {found!r}.")
+    """A setting's check, naming it as the command's option does (batch_size -> batch-size)."""
+    require(ok, name.replace("_", "-"), expected, found)
 
 
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
@@ -132,6 +125,9 @@ def batch_indices(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
 
     A function of the step alone, so a resumed run draws exactly the batches it would have.
     """
+    for name, value, least in (("n", n, 1), ("step", step, 0), ("batch_size", batch_size, 1)):
+        require(_is_int(value) and value >= least, f"batch_indices: {name}", f"an integer >= {least}", value)
+    require_seed(seed, "batch_indices: seed")
     start = step * batch_size
     out = []
     while len(out) < batch_size:
@@ -155,6 +151,9 @@ def step_loss_and_grad(model: GPT2, adapter, dataset: Dataset, index, terms=TFEW
 def evaluate(model: GPT2, adapter, dataset: Dataset, batch_size=16, terms=TFEW_TERMS) -> dict:
     """Held-out numbers. LM: mean loss per scored token (and perplexity).
     Multiple choice: rank-classification accuracy and the mean T-Few loss per example."""
+    require_model(model, "evaluate")
+    _require_dataset(dataset, "evaluate: dataset")
+    check_terms(terms, "evaluate")
     _require(_is_int(batch_size) and batch_size >= 1, "batch_size", "a positive integer", batch_size)
     if len(dataset) == 0:
         raise ArgumentError(f"{dataset.source} holds no examples: there is nothing to evaluate.")
@@ -225,7 +224,18 @@ def _restore(state_path: Path, history_path: Path, params: dict, opt: AdamW, con
     return step, history
 
 
+def _require_dataset(dataset, where: str) -> None:
+    require(isinstance(dataset, Dataset), where, "a tinyia3 Dataset", dataset,
+            "Load one with tinyia3.data.load_dataset(path, tokenizer, model.config.n_positions).", ArgumentTypeError)
+
+
 def _check_inputs(model: GPT2, train_set: Dataset, eval_set: Dataset | None, config: TrainConfig) -> None:
+    require_model(model, "train")
+    _require_dataset(train_set, "train: train_set")
+    if eval_set is not None:
+        _require_dataset(eval_set, "train: eval_set")
+    require(isinstance(config, TrainConfig), "train: config", "a TrainConfig", config,
+            "Make one: TrainConfig(steps=200, lr=3e-3, ...).", ArgumentTypeError)
     if len(train_set) == 0:
         raise ArgumentError(f"{train_set.source} holds no examples; a training set needs at least one.")
     if config.batch_size > len(train_set):
@@ -251,6 +261,10 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
     Ctrl-C raises TrainingInterrupted, naming the last saved step.
     """
     _check_inputs(model, train_set, eval_set, config)
+    require_path(out, "train: out")
+    for name, flag in (("resume", resume), ("overwrite", overwrite), ("progress", progress)):
+        require(isinstance(flag, bool), f"train: {name}", "True or False", flag, error=ArgumentTypeError)
+    require(callable(log), "train: log", "a function of one string (e.g. print)", log, error=ArgumentTypeError)
     if resume and overwrite:
         raise ArgumentError("--resume continues the run in --out and --overwrite replaces it: pass one of them.")
     with RunFolder(out) as folder:
