@@ -184,5 +184,5 @@ def test_altered_shipped_file_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="sha256"):
         mod.gpt2_tokenizer.__wrapped__()  # bypass the cache
     (tmp_path / "merges.txt").unlink()
-    with pytest.raises(FileNotFoundError, match="pip install -e"):
+    with pytest.raises(FileNotFoundError, match="ships with tinyia3.*git checkout -- data/gpt2-tokenizer"):
         mod.gpt2_tokenizer.__wrapped__()

@@ -49,6 +49,14 @@ def _add_model(parser):
     parser.add_argument("--model", default="embedded", help=MODEL_HELP + " (default: embedded)")
 
 
+def _plots():
+    """tinyia3.plots, set to draw into files: the command line is a figure's entry point."""
+    from . import plots
+
+    plots.files_only()
+    return plots
+
+
 # -- info ----------------------------------------------------------------------------------------
 
 
@@ -143,6 +151,7 @@ def _fmt(results: dict) -> str:
 def cmd_train(args) -> int:
     from . import load_model, load_tokenizer
     from .data import load_dataset
+    from .paths import dataset_path
     from .train import ADAPTER_FILES, TrainConfig, train
 
     terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
@@ -153,8 +162,8 @@ def cmd_train(args) -> int:
                          targets=targets, queries=args.queries)  # the options' relations, before any loading
     model = load_model(args.model)
     tokenizer = load_tokenizer(args.model)
-    train_set = load_dataset(args.data, tokenizer, model.config.n_positions)
-    eval_set = load_dataset(args.eval_data, tokenizer, model.config.n_positions) if args.eval_data else None
+    train_set = load_dataset(dataset_path(args.data), tokenizer, model.config.n_positions)
+    eval_set = load_dataset(dataset_path(args.eval_data), tokenizer, model.config.n_positions) if args.eval_data else None
     kind = "language modelling" if train_set.kind == "lm" else f"multiple choice (T-Few: {' + '.join(terms)})"
     adapter = config.make_adapter(model)  # checks the method's options before any work
     print(f"{adapter!r} on {model.source}: {adapter.num_parameters:,} trainable numbers, "
@@ -163,7 +172,8 @@ def cmd_train(args) -> int:
     print(f"task: {kind}; {len(train_set)} training examples" +
           (f", {len(eval_set)} held-out" if eval_set else ", no held-out set (pass --eval-data)"))
     try:
-        history = train(model, train_set, eval_set, args.out, config, resume=args.resume, overwrite=args.overwrite)
+        history = train(model, train_set, eval_set, args.out, config, resume=args.resume, overwrite=args.overwrite,
+                        log_every=args.log_every)
     except TrainingStopped as err:
         print(f"tinyia3 train: stopped: {err}", file=sys.stderr)
         return 3
@@ -177,16 +187,19 @@ def cmd_train(args) -> int:
     as_file = args.method in ADAPTER_FILES
     result = Path(args.out) / ("adapter.safetensors" if as_file else "model")
     print(f"{'adapter' if as_file else 'model'}: {result}  (history: {Path(args.out) / 'history.jsonl'})")
+    if args.png:
+        print(f"curves: {_plots().plot_run(history, args.png, f'training run {args.out}', Path(args.out).name)}")
     return 0
 
 
 def cmd_eval(args) -> int:
     from . import load_adapter, load_model, load_tokenizer
     from .data import load_dataset
+    from .paths import dataset_path
     from .train import evaluate
 
     model = load_model(args.model)
-    dataset = load_dataset(args.data, load_tokenizer(args.model), model.config.n_positions)
+    dataset = load_dataset(dataset_path(args.data), load_tokenizer(args.model), model.config.n_positions)
     adapter = load_adapter(args.adapter, model) if args.adapter else None
     print(f"{args.data} ({len(dataset)} examples) on {args.model}"
           f"{' + ' + args.adapter if args.adapter else ' (no adapter)'}: {_fmt(evaluate(model, adapter, dataset))}")
@@ -212,11 +225,9 @@ def cmd_inspect(args) -> int:
         print(f"{negative} scale{'s are' if negative > 1 else ' is'} negative: those channels are sign-flipped, "
               "not just damped. A lower learning rate (or fewer steps) keeps IA³ scales positive, as in the paper.")
     if args.png:
-        from .plots import plot_ia3_counts, plot_ia3_heatmaps
-
-        png = Path(args.png)
-        heat = plot_ia3_heatmaps(ia3, png)
-        counts = plot_ia3_counts(ia3, png.with_name(png.stem + "_counts" + png.suffix), args.tol)
+        plots, png = _plots(), Path(args.png)
+        heat = plots.plot_ia3_heatmaps(ia3, png)
+        counts = plots.plot_ia3_counts(ia3, png.with_name(png.stem + "_counts" + png.suffix), args.tol)
         print(f"figures: {heat}, {counts}")
     return 0
 
@@ -241,11 +252,12 @@ def cmd_compare(args) -> int:
     from . import load_adapter, load_model, load_tokenizer
     from .data import load_groups
     from .forms import read_prompts, style_shift
+    from .paths import dataset_path
     from .train import evaluate
 
     model, tokenizer = load_model(args.model), load_tokenizer(args.model)
     adapter = load_adapter(args.adapter, model)
-    prompts, form = read_prompts(args.prompts)
+    prompts, form = read_prompts(dataset_path(args.prompts))
     rows = style_shift(model, tokenizer, adapter, prompts, form, args.max_new_tokens)
     print(f"greedy continuations ({args.max_new_tokens} tokens) of {len(rows)} prompts from {args.prompts}; "
           f"✓ = takes the form {form!r} (tinyia3/forms.py)")
@@ -258,7 +270,7 @@ def cmd_compare(args) -> int:
     if args.by_register:
         print(f"\nheld-out loss per register ({args.by_register}), nats per token:")
         print(f"{'register':<12} {'before':>7} {'after':>7} {'change':>7}")
-        for name, group in load_groups(args.by_register, tokenizer, model.config.n_positions).items():
+        for name, group in load_groups(dataset_path(args.by_register), tokenizer, model.config.n_positions).items():
             b, a = evaluate(model, None, group)["loss"], evaluate(model, adapter, group)["loss"]
             print(f"{name:<12} {b:>7.3f} {a:>7.3f} {a - b:>+7.3f}")
     return 0
@@ -279,9 +291,78 @@ def cmd_check(args) -> int:
     if args.solution and args.file:
         raise ArgumentError("--solution checks the package's own function and --file checks your file: "
                          "use one of them.")
-    report = exercises.check(args.name, path=args.file, solution=args.solution, seed=args.seed)
+    path = args.file or (None if args.solution else exercises.locate(args.name))  # ./NAME.py, ./exercises/NAME.py
+    report = exercises.check(args.name, path=path, solution=args.solution, seed=args.seed)
     print(report.text())
     return 0 if report.passed else 1
+
+
+# -- lessons, merge, export, plot -------------------------------------------------------------------
+
+
+def cmd_lessons(args) -> int:
+    from .lesson import copy_lessons
+
+    copied, kept = copy_lessons(args.dir)
+    lessons = [p for p in copied if p.parent == Path(args.dir)]
+    print(f"copied {len(lessons)} lessons and {len(copied) - len(lessons)} exercise stubs into {args.dir}")
+    if kept:
+        print(f"kept {len(kept)} files that were there already (never overwritten): "
+              + ", ".join(str(p.relative_to(args.dir)) for p in kept))
+    print(f"next: cd {args.dir}; run a lesson with `python 01_tokens_and_embeddings.py --quick` (or open it as a "
+          "notebook); edit exercises/NAME.py and check it with `tinyia3 check NAME` (`tinyia3 check --list`)")
+    return 0
+
+
+def _refuse_to_replace(folder: Path, files, overwrite: bool, option: str) -> None:
+    there = [name for name in files if (folder / name).exists()]
+    if there and not overwrite:
+        raise ArgumentError(f"{option} {folder} already holds {', '.join(there)}: pass a new {option}, "
+                            "or --overwrite to replace those files.")
+
+
+def cmd_merge(args) -> int:
+    from . import load_adapter, load_model, merge
+    from .checkpoint import save_model, write_atomic
+    from .hub import TOKENIZER_NAMES, WEIGHTS_NAME, resolve
+
+    out = Path(args.out)
+    _refuse_to_replace(out, ("config.json", WEIGHTS_NAME), args.overwrite, "--out")
+    model = load_model(args.model, dtype=np.float64)  # folded exactly, rounded once when saved
+    adapter = load_adapter(args.adapter, model)
+    save_model(merge(model, adapter), out, dtype=np.float32)
+    source = resolve(args.model).folder
+    for name in TOKENIZER_NAMES:  # the tokenizer travels with the weights, when the model has its own
+        if (source / name).is_file():
+            write_atomic(out / name, lambda tmp: tmp.write_bytes((source / name).read_bytes()))
+    print(f"merged {args.adapter} ({adapter!r}) into {args.model}: wrote {out} (config.json, {WEIGHTS_NAME}, float32)")
+    print(f"load it as a model with no adapter: `tinyia3 generate --model {out} ...`, or "
+          f"GPT2LMHeadModel.from_pretrained({str(out)!r})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from . import load_adapter
+    from .adapter_files import PEFT_CONFIG, PEFT_WEIGHTS
+
+    folder = Path(args.peft)
+    _refuse_to_replace(folder, (PEFT_CONFIG, PEFT_WEIGHTS), args.overwrite, "--peft")
+    adapter = load_adapter(args.adapter)
+    adapter.save_peft(folder, base_model_name_or_path=args.base_model)
+    print(f"{args.adapter} ({adapter!r}) written as a PEFT folder: {folder} ({PEFT_CONFIG}, {PEFT_WEIGHTS})")
+    print(f"load it with peft.PeftModel.from_pretrained(GPT2LMHeadModel.from_pretrained(BASE), {str(folder)!r})")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .run_folder import read_history
+
+    history = read_history(args.folder)
+    png = Path(args.png) if args.png else Path(args.folder) / "curves.png"
+    path = _plots().plot_run(history, png, title=f"training run {args.folder}", label=Path(args.folder).name)
+    steps = sum("loss" in h for h in history)
+    print(f"{path}: {steps} training steps, {sum('eval' in h for h in history)} evaluations")
+    return 0
 
 
 # -- the parser ----------------------------------------------------------------------------------
@@ -333,8 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "OUT/adapter.safetensors, OUT/state.safetensors (for --resume) and OUT/history.jsonl.",
     )
     _add_model(p)
-    p.add_argument("--data", required=True, help="training set, .jsonl (see data/datasets/README.md)")
-    p.add_argument("--eval-data", help="held-out set, .jsonl: evaluated before training and every --eval-every steps")
+    p.add_argument("--data", required=True, help="training set, .jsonl, or the name of a shipped one such as "
+                                                 "support_desk_train (see data/datasets/README.md)")
+    p.add_argument("--eval-data", help="held-out set, .jsonl or a shipped name: evaluated before training and every "
+                                       "--eval-every steps")
     p.add_argument("--out", required=True, help="run folder for the adapter, checkpoints and history")
     p.add_argument("--steps", type=positive_int, default=200, help="optimiser steps (default 200)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="examples per step (default 8)")
@@ -358,6 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="IA³: also scale the queries (l_q), as PEFT's IA³ does on GPT-2's fused c_attn")
     p.add_argument("--rank", type=positive_int, default=8, help="LoRA rank r (default 8)")
     p.add_argument("--alpha", type=positive_float, default=16.0, help="LoRA alpha; the update is scaled by alpha / r (default 16)")
+    p.add_argument("--png", help="after training, draw the run's loss (and accuracy) curves to this PNG")
+    p.add_argument("--log-every", type=positive_int, default=None,
+                   help="off a terminal (a log, CI), print a progress line every N steps (default: about 20 "
+                        "lines a run, at most one every 10 steps); a terminal shows a bar")
     p.add_argument("--targets", default="attn.c_attn",
                    help="LoRA: comma-separated linears from attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj "
                         "(default attn.c_attn)")
@@ -392,17 +479,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_compare)
 
     p = sub.add_parser("check", help="check an exercise: tinyia3 check NAME (--list shows them)",
-                       description="Check your solution of an exercise in lessons/exercises/NAME.py: shapes, "
+                       description="Check your solution of an exercise (./NAME.py or ./exercises/NAME.py, else "
+                                   "--file, else the shipped stub in lessons/exercises/): shapes, "
                                    "float64 finite differences and the package's own function. Exits with "
                                    "status 0 when it passes and 1 when it does not.")
     p.add_argument("name", nargs="?", help="the exercise, e.g. layer_norm_backward (see --list)")
     p.add_argument("--list", action="store_true", help="list the exercises with their lesson, minutes and goal")
     p.add_argument("--solution", action="store_true",
                    help="check the package's own function instead, to see what passing looks like")
-    p.add_argument("--file", help="check another copy of the exercise, e.g. your own file (default: "
-                                  "lessons/exercises/NAME.py)")
+    p.add_argument("--file", help="check this file (default: ./NAME.py, else ./exercises/NAME.py as "
+                                  "`tinyia3 lessons` copies it, else the shipped stub)")
     p.add_argument("--seed", type=natural_int, default=0, help="random seed for the test inputs (default 0)")
     p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("lessons", help="copy the lessons and the exercise stubs into a folder of your own",
+                       description="Copy the lessons (NN_*.py, scripts and notebooks in one) and the exercise stubs "
+                                   "(exercises/NAME.py) into DIR. A file already in DIR is never overwritten.")
+    p.add_argument("dir", help="the folder to copy into (created if needed)")
+    p.set_defaults(run=cmd_lessons)
+
+    p = sub.add_parser("merge", help="fold an adapter into a model and write the merged model folder",
+                       description="Fold an IA³ or LoRA adapter into the model's weights and write a model folder "
+                                   "(config.json + model.safetensors, float32, the hub's layout) that tinyia3 "
+                                   "and transformers' GPT2LMHeadModel.from_pretrained load with no adapter.")
+    _add_model(p)
+    p.add_argument("--adapter", required=True, help="adapter .safetensors file or PEFT folder")
+    p.add_argument("--out", required=True, help="folder for the merged model")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    p.set_defaults(run=cmd_merge)
+
+    p = sub.add_parser("export", help="write an adapter as a Hugging Face PEFT folder",
+                       description="Write an IA³ or LoRA adapter file from `tinyia3 train` as a PEFT folder "
+                                   "(adapter_config.json + adapter_model.safetensors) for peft.PeftModel.")
+    p.add_argument("--adapter", required=True, help="adapter .safetensors file (or a PEFT folder)")
+    p.add_argument("--peft", required=True, help="the PEFT folder to write")
+    p.add_argument("--base-model", help="base_model_name_or_path to record (default: the adapter's own, else gpt2)")
+    p.add_argument("--overwrite", action="store_true", help="replace an adapter already in --peft")
+    p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("plot", help="draw a run's loss (and accuracy) curves to a PNG",
+                       description="Draw the training and held-out loss of a run folder's history.jsonl, and "
+                                   "the held-out accuracy of a multiple-choice run, to a PNG.")
+    p.add_argument("folder", metavar="RUN", help="run folder (the --out of `tinyia3 train`)")
+    p.add_argument("--png", help="the PNG to write (default: RUN/curves.png)")
+    p.set_defaults(run=cmd_plot)
     return parser
 
 

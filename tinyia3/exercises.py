@@ -49,8 +49,7 @@ from .errors import ArgumentError, ArgumentTypeError, MissingFileError, require,
 from .model import GPT2, BlockCache, block_forward, init_params
 from .student_process import StudentFunction
 
-ROOT = Path(__file__).resolve().parent.parent
-EXERCISES_DIR = ROOT / "lessons" / "exercises"
+from .paths import BUNDLE, EXERCISES_DIR, ROOT, restore_hint  # noqa: E402, F401  (ROOT: importable from here, as before)
 
 # An answer within this of a known wrong answer is that wrong answer (float64 rounding is ~1e-15).
 _MATCH = 1e-6
@@ -444,6 +443,7 @@ def _call(ex: Exercise, fn, args, kwargs, report: Report, path):
         stub = _show_path(Path(path)) if path else f"lessons/exercises/{ex.name}.py"
         report.add("FAIL", f"not done yet: {ex.name} raises NotImplementedError",
                    f"({err})" if str(err) else "",
+                   _copy_first(ex.name) if path and Path(path).resolve().is_relative_to(BUNDLE) else
                    f"Open {stub}, read the docstring, and replace the `raise NotImplementedError(...)` "
                    f"line with your code. Re-read lesson {ex.lesson} if the equations are unclear.")
     except Exception as err:  # the student's bug: describe it, don't crash the checker
@@ -787,8 +787,8 @@ def list_text() -> str:
     lines = [f"{'exercise':<20} {'lesson':>6} {'minutes':>7}  goal", "-" * 100]
     for ex in EXERCISES.values():
         lines.append(f"{ex.name:<20} {ex.lesson:>6} {ex.minutes:>7}  {ex.goal}")
-    lines += ["", "Edit lessons/exercises/NAME.py, then run `tinyia3 check NAME`. "
-                  "`tinyia3 check NAME --solution` shows a passing run."]
+    lines += ["", "`tinyia3 lessons DIR` copies the lessons and exercises into DIR: edit DIR/exercises/NAME.py, "
+                  "then run `tinyia3 check NAME` in DIR. `tinyia3 check NAME --solution` shows a passing run."]
     return "\n".join(lines)
 
 
@@ -805,7 +805,7 @@ def load_function(path, name: str):
     if not path.is_file():
         raise MissingFileError(
             f"{path} does not exist. The exercise stubs are in {_show_path(EXERCISES_DIR)}/"
-            + (f"; restore the original with `git checkout -- lessons/exercises/{name}.py`."
+            + (f"; {restore_hint(f'lessons/exercises/{name}.py')}, or copy them all with `tinyia3 lessons DIR`."
                if name in EXERCISES else ".")
         )
     spec = importlib.util.spec_from_file_location(f"tinyia3_exercise_{name}", path)
@@ -871,3 +871,19 @@ def check(name: str, path=None, solution: bool = False, seed: int = 0) -> Report
         return report
     (ex.checker or _check_gradients)(ex, fn, report, seed, None)
     return report
+
+
+def locate(name: str, folder=".") -> Path:
+    """The file `tinyia3 check NAME` checks: FOLDER/NAME.py, else FOLDER/exercises/NAME.py (the
+    copies `tinyia3 lessons DIR` makes), else the stub shipped with tinyia3."""
+    folder = Path(folder)
+    for path in (folder / f"{name}.py", folder / "exercises" / f"{name}.py"):
+        if path.is_file():
+            return path
+    return get(name).stub_path
+
+
+def _copy_first(name: str) -> str:
+    """The way to work on an exercise when only the installed package's own stub was found."""
+    return (f"That is the stub inside the installed package: copy the lessons and exercises with `tinyia3 "
+            f"lessons DIR`, edit DIR/exercises/{name}.py and run `tinyia3 check {name}` in DIR (or pass --file).")

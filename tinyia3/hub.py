@@ -23,9 +23,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import MissingFileError, NotAFolderError
+from .paths import DATA_DIR, EMBEDDED_DIR, restore_hint  # noqa: F401  (DATA_DIR: importable from here, as before)
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-EMBEDDED_DIR = DATA_DIR / "embedded"
 
 # Short names the hub redirects to their organisation's repository. Both spellings are looked
 # up in the cache, because a model downloaded as "gpt2" is cached under that name.
@@ -64,8 +63,8 @@ def resolve(name_or_path: str | os.PathLike = "embedded", cache_dir: str | None 
     if name == "embedded":
         if not (EMBEDDED_DIR / WEIGHTS_NAME).is_file():
             raise MissingFileError(
-                f"The embedded model is missing from {EMBEDDED_DIR}. It ships in the repository's data/ "
-                "folder: install tinyia3 from a clone with `pip install -e .` (editable)."
+                f"The embedded model is missing from {EMBEDDED_DIR}: it ships with tinyia3; "
+                f"{restore_hint('data/embedded')}."
             )
         return ModelFiles(name, EMBEDDED_DIR, f"embedded model shipped with tinyia3 ({EMBEDDED_DIR})")
     path = Path(name).expanduser()

@@ -11,38 +11,59 @@ unchanged: blue below 1 (inhibited), red above (amplified).
     plot_neuron_tokens      logit lens: the tokens an FFN unit pushes up and down
     plot_merge_scaling      merged / base weights of one block: the stripes merging leaves
     plot_loss_curves        training and held-out loss against the step, one or more runs
+    plot_run                one run's history: its losses, and its held-out accuracy if any
     plot_bar_panels         the same labels compared on several measures (counts, bytes, time)
     plot_quality_vs_parameters  quality against % of parameters updated (T-Few's Figure 2 shape)
+
+Importing this module changes nothing global: no backend, no warnings filter, so a student's own
+notebook keeps its inline plots. The command line and lesson scripts call files_only() at their
+start; in a notebook, save_figure also shows each figure in its cell.
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only: no window, works on a machine without a screen
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
 
 from .errors import ArgumentError, ArgumentTypeError
-from .ia3 import IA3  # noqa: E402
-
-# Token labels can hold any Unicode (CJK, emoji, a lone byte of a multi-byte character); the
-# default font lacks some glyphs and draws a box, which is the honest thing to show. No warning.
-warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+from .ia3 import IA3
 
 VECTOR_TITLES = {"l_k": "l_k (keys)", "l_v": "l_v (values)", "l_ff": "l_ff (FFN hidden units)",
                  "l_q": "l_q (queries, PEFT)"}
 
 
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (a notebook, or a lesson's cells run as one)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
+
+
+def files_only() -> None:
+    """For entry points (the CLI, a lesson run as a script): draw into files, never a window, so
+    that a machine without a screen works. Never called on import."""
+    matplotlib.use("Agg")
+
+
 def save_figure(fig, path) -> Path:
-    """Write a figure as PNG (folders created) and close it."""
+    """Write a figure as PNG (folders created), show it in a notebook's cell, and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    with warnings.catch_warnings():
+        # Token labels can hold any Unicode (CJK, emoji, a lone byte of a multi-byte character); the
+        # default font lacks some glyphs and draws a box, which is the honest thing to show. No warning.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        if in_notebook():  # closed below, so the cell would not show it otherwise
+            from IPython.display import display
+
+            display(fig)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -165,6 +186,37 @@ def plot_loss_curves(histories: dict, path, title="Loss during fine-tuning", smo
     if not isinstance(histories, dict) or not histories:
         raise ArgumentError("histories must be a non-empty dict {label: history from tinyia3.train.train}.")
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    _draw_losses(ax, histories, smooth)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_run(history: list, path, title="A training run", label="run") -> Path:
+    """One run's curves (tinyia3.run_folder.read_history): its losses, and beside them the held-out
+    accuracy when the run evaluated one (multiple choice)."""
+    if not isinstance(history, list) or not history:
+        raise ArgumentError("history must be a non-empty list of records, as in a run's history.jsonl.")
+    accuracy = [(h["step"], h["eval"]["accuracy"]) for h in history if "accuracy" in h.get("eval", {})]
+    fig, axes = plt.subplots(1, 2 if accuracy else 1, figsize=(13 if accuracy else 8, 4.5), squeeze=False)
+    _draw_losses(axes[0, 0], {label: history}, smooth=5)
+    axes[0, 0].set(ylabel="T-Few loss per example" if accuracy else "loss (nats per scored token)", title="loss")
+    if accuracy:
+        ax = axes[0, 1]
+        steps, values = zip(*accuracy)
+        ax.plot(steps, values, marker="o", ls="--", color="C0", label="held-out set")
+        ax.set_ylim(0, 1)
+        ax.set(xlabel="optimiser step", ylabel="rank-classification accuracy", title="accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _draw_losses(ax, histories: dict, smooth: int) -> None:
+    """Training loss (thin, and its moving average) and held-out loss (markers) of each history."""
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (label, history) in enumerate(histories.items()):
         color = colors[k % len(colors)]
@@ -183,12 +235,8 @@ def plot_loss_curves(histories: dict, path, title="Loss during fine-tuning", smo
             e_steps, e_loss = zip(*evals)
             ax.plot(e_steps, e_loss, color=color, marker="o", ls="--", lw=1.5, label=f"{label}: held-out set")
     ax.set_xlabel("optimiser step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    return save_figure(fig, path)
 
 
 def plot_activation_change(panels: dict, path, title=None, ncols=3,

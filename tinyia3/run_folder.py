@@ -153,3 +153,26 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # exists, owned by someone else
     return True
+
+
+def read_history(folder) -> list[dict]:
+    """The records of RUN/history.jsonl (one JSON object a line, as train() writes them)."""
+    from .errors import FileContentError, MissingFileError
+
+    path = Path(folder) / "history.jsonl"
+    if not path.is_file():
+        raise MissingFileError(f"{path} does not exist: expected the run folder of `tinyia3 train --out RUN` "
+                               "(it holds history.jsonl). Check the path.")
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            raise FileContentError(f"{path}:{number}: expected a JSON object with a \"step\", as `tinyia3 train` "
+                                   f"writes; found {line[:60]!r}. Rerun the training, or pass another run folder.")
+        records.append(record)
+    if not records:
+        raise FileContentError(f"{path} holds no records: the run has not evaluated or trained a step yet.")
+    return records

@@ -2,9 +2,8 @@
 
 The vocabulary lives in the repository's top-level ``data/gpt2-tokenizer/``
 folder (``vocab.json`` + ``merges.txt``, byte-identical to OpenAI's
-``encoder.json`` + ``vocab.bpe``; see the README there for provenance).
-tinyia3 is meant to be installed editable (``pip install -e .``), so the data
-folder is found next to the package, not inside it.
+``encoder.json`` + ``vocab.bpe``; see the README there for provenance); a wheel
+carries it inside the package (tinyia3/paths.py says where).
 
 The BPE itself runs in the Hugging Face ``tokenizers`` library; this module
 only assembles it the way GPT-2 did and puts a small, strict interface on it.
@@ -38,7 +37,7 @@ __all__ = [
     "tokenizer_from_folder",
 ]
 
-GPT2_TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "data" / "gpt2-tokenizer"
+from .paths import GPT2_TOKENIZER_DIR, restore_hint  # noqa: E402
 
 EOS_TOKEN = "<|endoftext|>"
 
@@ -187,11 +186,8 @@ def gpt2_tokenizer() -> Tokenizer:
     for path in (vocab_path, merges_path):
         if not path.is_file():
             raise MissingFileError(
-                f"The GPT-2 tokenizer file {path} is missing. It ships in the "
-                "repository's data/gpt2-tokenizer/ folder, which tinyia3 only finds "
-                "when installed from a checkout in editable mode: run "
-                "`pip install -e .` in the repository root (or `git checkout -- "
-                "data/gpt2-tokenizer` if you deleted it)."
+                f"The GPT-2 tokenizer file {path} is missing: it ships with tinyia3 "
+                f"(data/gpt2-tokenizer/); {restore_hint('data/gpt2-tokenizer')}."
             )
     for path, expected in ((vocab_path, GPT2_VOCAB_SHA256), (merges_path, GPT2_MERGES_SHA256)):
         found = _sha256(path)

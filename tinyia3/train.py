@@ -247,8 +247,11 @@ def _check_inputs(model: GPT2, train_set: Dataset, eval_set: Dataset | None, con
 
 
 def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config: TrainConfig,
-          resume=False, progress=True, log=print, overwrite=False) -> list[dict]:
+          resume=False, progress=True, log=print, overwrite=False, log_every=None) -> list[dict]:
     """Fine-tune on train_set (IA³ vectors by default); returns the history (also in out/history.jsonl).
+
+    progress: a bar on a terminal; elsewhere (a log, CI) a line through `log` every `log_every`
+    steps (default: about 20 lines a run, at most one every 10 steps; tinyia3.progress).
 
     config.method picks what trains: "ia3" (default) and "lora" write out/adapter.safetensors;
     "bitfit" (biases) and "full" (every weight) train a private copy and write it merged to
@@ -267,19 +270,20 @@ def train(model: GPT2, train_set: Dataset, eval_set: Dataset | None, out, config
     require(callable(log), "train: log", "a function of one string (e.g. print)", log, error=ArgumentTypeError)
     if resume and overwrite:
         raise ArgumentError("--resume continues the run in --out and --overwrite replaces it: pass one of them.")
+    if log_every is not None:
+        _require(_is_int(log_every) and log_every >= 1, "log_every", "a positive integer (or None)", log_every)
     with RunFolder(out) as folder:
         if not resume and folder.used():
             if not overwrite:
                 raise RunFolderError(f"--out {folder.path} already holds a run ({', '.join(folder.used())}). "
                                      "Continue it with --resume, replace it with --overwrite, or pass a new --out.")
             folder.clear()
-        return _train_in(folder.path, model, train_set, eval_set, config, resume, progress, log)
+        return _train_in(folder.path, model, train_set, eval_set, config, resume, progress, log, log_every)
 
 
-def _train_in(out: Path, model, train_set, eval_set, config, resume, progress, log) -> list[dict]:
-    from tqdm import tqdm
-
+def _train_in(out: Path, model, train_set, eval_set, config, resume, progress, log, log_every) -> list[dict]:
     from .checkpoint import save_model
+    from .progress import Progress
 
     state_path, adapter_path, history_path = out / "state.safetensors", out / "adapter.safetensors", out / "history.jsonl"
     adapter = config.make_adapter(model)
@@ -312,11 +316,10 @@ def _train_in(out: Path, model, train_set, eval_set, config, resume, progress, l
     saved = start
     warmup = config.warmup_steps()
     desc = {"ia3": "IA³", "lora": "LoRA", "bitfit": "BitFit", "full": "full"}[config.method] + " fine-tuning"
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=desc,
-               unit="step", disable=None if progress else True)  # None: no bar when not a terminal
+    bar = Progress(start, config.steps, desc, enabled=progress, every=log_every, log=log)
     step = start
     try:
-        for step in bar:
+        for step in range(start, config.steps):
             index = batch_indices(len(train_set), step, config.batch_size, config.seed)
             loss_value, grads = step_loss_and_grad(model, adapter, train_set, index, config.terms)
             if not math.isfinite(loss_value) or not all(np.isfinite(g).all() for g in grads.values()):
@@ -333,7 +336,7 @@ def _train_in(out: Path, model, train_set, eval_set, config, resume, progress, l
                     f"Step {step + 1} made a parameter non-finite; nothing of it was saved. The last good "
                     f"{'adapter' if as_file else 'model'} (step {saved}) is in {out}. Try a lower --lr.")
             record = {"step": step + 1, "loss": loss_value, "lr": lr, "grad_norm": norm}
-            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}")
+            bar.update(step + 1, loss=loss_value, lr=lr)
             last = step + 1 == config.steps
             if eval_set is not None and ((step + 1) % config.eval_every == 0 or last):
                 record["eval"] = evaluate(model, adapter, eval_set, terms=config.terms)
@@ -343,7 +346,8 @@ def _train_in(out: Path, model, train_set, eval_set, config, resume, progress, l
                 save(step + 1)
                 saved = step + 1
     except KeyboardInterrupt:
-        bar.close()
         raise TrainingInterrupted(f"interrupted at step {step + 1} of {config.steps}; the last saved step is "
                                   f"{saved}, in {out}. Continue with --resume.") from None
+    finally:
+        bar.close()
     return history
