@@ -323,7 +323,9 @@ def _codes(piece, weight: QuantizedWeight, rows: slice, bits: int):
         q = piece / s[r0 // weight.block]
     else:
         q = piece.reshape(-1, weight.block, weight.shape[1]) / s[r0 // weight.block:r1 // weight.block, None, :]
-    q = np.clip(np.rint(q), -levels(bits), levels(bits)).reshape(piece.shape)
+    np.rint(q, out=q)  # in place: for wte each temporary is a whole piece
+    np.clip(q, -levels(bits), levels(bits), out=q)
+    q = q.reshape(piece.shape)
     if bits == 8:
         return q.astype(np.int8)
     u = (q + 8.0).astype(np.uint8)  # 1 .. 15: one nibble
@@ -406,7 +408,7 @@ def weight_bytes(model) -> int:
     return sum(a.nbytes for a in model.params.values())
 
 
-def weight_bytes_for(config, bits: int | None = None, block_size: int | None = None, wte_bits: int | None = 8,
+def weight_bytes_for(config, bits: int | None, block_size: int | None = None, wte_bits: int | None = 8,
                      dtype=np.float32) -> int:
     """What weight_bytes(quantize(model, bits, block_size, wte_bits)) will be, from the config
     alone (bits None: the float model). Codes: bits / 8 bytes a weight; scales: one float each."""
