@@ -18,11 +18,13 @@ scales per output column, a factor per input row into scales per input row:
 so c_attn (and attn.c_proj, mlp.c_fc) keep a scale per output column, mlp.c_proj a scale per
 input row (LAYOUT), and `tinyia3.merge(quantized, ia3)` changes scales only: every code stays as
 it was, bit for bit. A LoRA update W + s·A·B is a full matrix, not a factor per channel: no
-scale absorbs it, and W + s·A·B rounded back to codes is another function (on the embedded
-model about 1 % of a LoRA's effect on the logits is lost at int8, about 90 % at 4 bits:
-benchmarks/quantized_quality.py). tinyia3.merge refuses it (QuantizedWeight.__add__), since a
-merge promises the same function; keep the LoRA beside the quantized weights, where it works
-unchanged, or merge into the float model and quantize the result, knowingly.
+scale absorbs it, and W + s·A·B rounded back to codes is another function. Measured on the
+embedded model (benchmarks/quantized_quality.py, lesson 10): of a rank-8 LoRA's effect on the
+logits, re-quantizing loses 1 % at int8; at 4 bits 18 % after 60 training steps and 93 % after
+4 (the smaller the update against a quantization step, the more rounds away). tinyia3.merge
+refuses it (QuantizedWeight.__add__), since a merge promises the same function; keep the LoRA
+beside the quantized weights, where it works unchanged, or merge into the float model and
+quantize the result, knowingly.
 
 A QuantizedWeight stands where the model uses a float array: `x @ W` (linear_forward),
 `x @ W.T` (linear_backward and the LM head), `W @ h` (one decoding token), `W[ids]` (the
