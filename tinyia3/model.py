@@ -127,8 +127,9 @@ class GPT2:
         """Final hidden states after ln_f, and the activation record.
 
         ids (T,) or (B, T) int; attention_mask same shape, 1 = token, 0 = padding.
-        adapter: an IA3, LoRA, BitFit or FullFineTune (or None: the bare model), or the Sites
-        that self.sites(adapter) prepared.
+        adapter: an IA3, LoRA, BitFit or FullFineTune (or None: the bare model), a list with one
+        IA3 (or None) per sequence (a mixed-task batch, tinyia3/mixed.py), or the Sites that
+        self.sites(adapter) prepared.
         The record keeps a linear layer's input only when the adapter trains that weight: IA³
         and LoRA need none of them (~10 % less memory; LoRA caches its own input).
         Returns hidden (B, T, C), the ForwardCache (None unless cache=True) and the per-block
