@@ -12,7 +12,9 @@ from .full import FullFineTune
 from .losses import loss, loss_and_grad
 from .lora import LoRA
 from .model import GPT2
+from .quantized import quantize
 
 __all__ = ["BitFit", "FullFineTune", "GPT2", "GPT2Config", "IA3", "LoRA", "generate", "load_adapter", "load_model",
            "load_tokenizer", "loss", "loss_and_grad", "merge", "TinyIA3Error"]
+__all__ += ["quantize"]
 __version__ = "0.1.0"

@@ -66,6 +66,7 @@ class Sites(NamedTuple):
 
     blocks: list[dict]
     top: dict
+    rows: int | None = None  # one adapter per sequence (a mixed-task batch, tinyia3/mixed.py): how many
 
 
 class BlockCache(NamedTuple):
@@ -131,8 +132,9 @@ class GPT2:
         """Final hidden states after ln_f, and the activation record.
 
         ids (T,) or (B, T) int; attention_mask same shape, 1 = token, 0 = padding.
-        adapter: an IA3, LoRA, BitFit or FullFineTune (or None: the bare model), or the Sites
-        that self.sites(adapter) prepared.
+        adapter: an IA3, LoRA, BitFit or FullFineTune (or None: the bare model), a list with one
+        IA3 (or None) per sequence (a mixed-task batch, tinyia3/mixed.py), or the Sites that
+        self.sites(adapter) prepared.
         The record keeps a linear layer's input only when the adapter trains that weight: IA³
         and LoRA need none of them (~10 % less memory; LoRA caches its own input).
         Returns hidden (B, T, C), the ForwardCache (None unless cache=True) and the per-block
@@ -141,6 +143,9 @@ class GPT2:
         """
         ids, attention_mask = self._check_inputs(ids, attention_mask, past)
         sites = adapter if isinstance(adapter, Sites) else self.sites(adapter)
+        if sites.rows is not None and sites.rows != ids.shape[0]:
+            raise ArgumentError(f"{sites.rows} adapters, one per sequence, for a batch of {ids.shape[0]} sequences: "
+                                "pass one adapter (or None) per row of ids.")
         c, top = self.config, {**self._top_weights(), **sites.top}
         T_past = 0 if past is None else past[0][0].shape[2]
         T = ids.shape[1]
@@ -191,6 +196,7 @@ class GPT2:
         upcast a float32 forward); the empty Sites for no adapter."""
         if adapter is None:
             return Sites([{} for _ in range(self.config.n_layer)], {})
+        adapter = per_sequence(adapter)
         # Looked up on the class: hasattr on the instance would call a property, and an
         # AttributeError inside it would read as a missing method.
         missing = [m for m in ("check_fits", "sites", "gradients") if not hasattr(type(adapter), m)]
@@ -209,7 +215,7 @@ class GPT2:
         if unknown:
             raise ArgumentError(f"{type(adapter).__name__} puts {unknown[0]!r} at the top: expected some of {', '.join(TOP_SITES)}.")
         return Sites([{s: self._cast(v, f"block {i} {s}") for s, v in block.items()} for i, block in enumerate(sites.blocks)],
-                     {s: self._cast(v, s) for s, v in sites.top.items()})
+                     {s: self._cast(v, s) for s, v in sites.top.items()}, sites.rows)
 
     def _cast(self, value, where: str):
         """A site's value in the model's dtype (each array: an adapter may mix dtypes); a no-op
@@ -267,7 +273,7 @@ class GPT2:
                                      "of its gradient as dwte_head (losses.head_nll computes it).")
                 top_grads["wte.weight"] += dwte_head
         top_grads = {k: v for k, v in top_grads.items() if k in sites.top}
-        return adapter.gradients(block_grads, top_grads)
+        return per_sequence(adapter).gradients(block_grads, top_grads)
 
     # -- input checks ------------------------------------------------------------------------------
 
@@ -339,6 +345,16 @@ def require_model(model, where: str) -> None:
     fix = ("Load one first: tinyia3.load_model(" + repr(model) + ")." if isinstance(model, str)
            else "Load one with tinyia3.load_model(name_or_path).")
     require(isinstance(model, GPT2), f"{where}: model", "a tinyia3 GPT2", model, fix, ArgumentTypeError)
+
+
+def per_sequence(adapter):
+    """A list or tuple, one adapter per sequence of the batch (a mixed-task batch), as the one
+    adapter of tinyia3/mixed.py that stands for it; any other adapter as it is."""
+    if isinstance(adapter, (list, tuple)):
+        from .mixed import PerSequence
+
+        return PerSequence(adapter)
+    return adapter
 
 
 def lowest_site(sites: Sites) -> tuple[int, int] | None:

@@ -250,14 +250,18 @@ def gelu_backward(dout, cache):
 
 
 def ia3_scale_forward(x, l, cache=True):
-    """x: (..., N), l: (N,) -> (..., N). Cache: (x, l)."""
+    """x: (..., N), l: (N,) -> (..., N). Cache: (x, l).
+    l may also be (B, 1, N) for x (B, T, N): one vector per sequence (a mixed-task batch)."""
     return x * l, (ScaleCache(x, l) if cache else None)
 
 
 def ia3_scale_backward(dout, cache):
-    """dout (..., N) -> dx (..., N), dl (N,). dl sums over every token the scale touched."""
+    """dout (..., N) -> dx (..., N), dl (N,). dl sums over every token the scale touched:
+    for a vector per sequence, l (B, 1, N), over each sequence's own tokens, dl (B, 1, N)."""
     x, l = cache
     N = x.shape[-1]
+    if l.ndim == 3:
+        return dout * l, np.einsum("btc,btc->bc", dout, x)[:, None, :]
     # dl[c] = Σ_n dout[n, c] x[n, c] over all tokens n; einsum does it without an (..., N) temporary.
     dl = np.einsum("nc,nc->c", dout.reshape(-1, N), x.reshape(-1, N))
     return dout * l, dl
