@@ -132,6 +132,11 @@ for ax, task in zip(axes[0], TASKS):
         rates = sorted(row[task]["sweep"], key=float)
         ax.plot([float(r) for r in rates], [row[task]["sweep"][r] for r in rates], marker="o", ms=3, label=name,
                 ls=STYLE[settings["variants"][name]["method"]], color=f"C{k}")
+    floor = {"drama_style": 0.0, "review_sentiment": 0.45}[task]  # below: a rate that diverged
+    if min(min(row[task]["sweep"].values()) for row in summary.values()) < floor:
+        ax.set_ylim(bottom=floor)
+        ax.text(0.02, 0.02, f"lines that leave the bottom: the run diverged (below {floor:g})",
+                transform=ax.transAxes, fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("peak learning rate (log scale)")
     ax.set_ylabel(results["figure"][task]["ylabel"] + ", seed 0")
@@ -200,3 +205,102 @@ assert abs(again["accuracy"] - committed["after"]["accuracy"]) <= 1 / len(heldou
 assert abs(again["loss"] - committed["after"]["loss"]) <= 1e-4 * abs(committed["after"]["loss"])
 for key, value in committed["before"].items():  # the base model scores the held-out set as it did
     assert abs(history[0]["eval"][key] - value) <= 1e-6 * abs(value), (key, history[0]["eval"][key], value)
+
+# %% [markdown]
+# ## 9.6 Where IA³ wins and where it loses
+#
+# Read off the committed results; each sentence below is checked by the cell after it.
+#
+# * **Style (drama_style), at this budget of 100 steps:** IA³ gets most of full fine-tuning's
+#   loss drop (over 90 %) with well under 0.1 % of its parameters, and beats the two variants of
+#   similar size (BitFit, LoRA r1 on c_attn). But every larger LoRA beats it, and LoRA on all four
+#   linears beats even full fine-tuning: rescaling channels the model already has is not the same
+#   as adding new low-rank directions.
+# * **Multiple choice (review_sentiment):** IA³ is as good as the best LoRA (within the spread of
+#   the seeds: at least the median of every LoRA on c_attn, within 0.05 of LoRA r16 on all four)
+#   and clearly behind full fine-tuning (by more than 0.1).
+# * **Learning rate:** IA³'s best rate is 10× LoRA r4's and at least 300× full fine-tuning's, on
+#   both tasks — as PEFT's benchmark reports (10–50× LoRA's).
+# * **Cost:** the IA³ file is the size of LoRA r1's and over 1,000× smaller than a full copy; a
+#   step takes about as long as a LoRA step (within 10 %) and clearly less than a full one; but
+#   its peak memory is no lower than LoRA's — the activations dominate, which is also PEFT's
+#   finding — while full fine-tuning's (weights, gradients, two Adam moments) is about twice it.
+
+# %%
+def q(name, task):
+    return summary[name][task]["quality"]["median"]
+
+
+def cost(name, measure):
+    return summary[name][measure]["median"] if isinstance(summary[name][measure], dict) else summary[name][measure]
+
+
+D, R = "drama_style", "review_sentiment"
+LORAS = [n for n in summary if settings["variants"][n]["method"] == "lora"]
+share = q("IA³", D) / q("full", D)
+print(f"{D}: IA³ {q('IA³', D):.3f} nats = {share:.0%} of full fine-tuning's {q('full', D):.3f}, with "
+      f"{summary['IA³']['percent']:.3f} % of the parameters; BitFit {q('BitFit', D):.3f}, LoRA r1 c_attn "
+      f"{q('LoRA r1 c_attn', D):.3f}; larger LoRAs " + ", ".join(f"{n} {q(n, D):.3f}" for n in LORAS[1:]))
+assert share > 0.9 and summary["IA³"]["percent"] < 0.1
+assert q("IA³", D) > q("BitFit", D) and q("IA³", D) > q("LoRA r1 c_attn", D)
+assert all(q(n, D) > q("IA³", D) for n in LORAS if n != "LoRA r1 c_attn")
+assert all(q(n, D) > q("full", D) for n in LORAS if n.endswith(" all"))
+
+print(f"{R}: IA³ {q('IA³', R):.3f}; " + ", ".join(f"{n} {q(n, R):.3f}" for n in LORAS) + f"; full {q('full', R):.3f}")
+assert all(q("IA³", R) >= q(n, R) for n in LORAS if n.endswith("c_attn"))
+assert max(q(n, R) for n in LORAS) - q("IA³", R) <= 0.05
+assert q("full", R) - q("IA³", R) > 0.1
+
+for task in (D, R):
+    to_lora, to_full = best["IA³"][task] / best["LoRA r4 c_attn"][task], best["IA³"][task] / best["full"][task]
+    print(f"{task}: IA³'s best rate {best['IA³'][task]:.0e} = {to_lora:.0f}x LoRA r4's, {to_full:.0f}x full fine-tuning's")
+    assert abs(to_lora - 10) < 1e-6 and to_full >= 300
+
+ratios = {"file, full / IA³": cost("full", "file_bytes") / cost("IA³", "file_bytes"),
+          "file, IA³ / LoRA r1 c_attn": cost("IA³", "file_bytes") / cost("LoRA r1 c_attn", "file_bytes"),
+          "step, IA³ / LoRA r4 c_attn": cost("IA³", "step_seconds") / cost("LoRA r4 c_attn", "step_seconds"),
+          "step, full / IA³": cost("full", "step_seconds") / cost("IA³", "step_seconds"),
+          "peak RSS, IA³ / LoRA r4 c_attn": cost("IA³", "peak_rss_mb") / cost("LoRA r4 c_attn", "peak_rss_mb"),
+          "peak RSS, full / IA³": cost("full", "peak_rss_mb") / cost("IA³", "peak_rss_mb")}
+for what, ratio in ratios.items():
+    print(f"  {what:<32} {ratio:8.2f}")
+assert ratios["file, full / IA³"] > 1000 and 1 <= ratios["file, IA³ / LoRA r1 c_attn"] < 2
+assert abs(ratios["step, IA³ / LoRA r4 c_attn"] - 1) < 0.1 and ratios["step, full / IA³"] > 1.3
+assert ratios["peak RSS, IA³ / LoRA r4 c_attn"] >= 1.0 and 1.7 < ratios["peak RSS, full / IA³"] < 2.3
+
+# %% [markdown]
+# **What this does and does not show.** Two small tasks, one small model (12.4M parameters),
+# 100 and 200 steps: the T-Few result (IA³ ahead of LoRA and of full fine-tuning on T0-3B, after
+# 1,000 steps, with vectors pre-trained on a multitask mixture) is not reproduced here, and the
+# PEFT result (IA³ behind LoRA) is reproduced on the style task only. On the multiple-choice task
+# the seeds spread by several points (one review is 1.4 points), so differences of that size are
+# noise; LoRA r16 on c_attn at its best rate is right in one seed and at chance in two — the rate
+# that is best for one seed is not safe for all. The learning rate was chosen on the held-out set
+# that is reported, the same mild optimism for every variant.
+#
+# ## Summary
+#
+# * One engine, ten parameter sets, the same loop: the comparison is of methods, each at its own
+#   best rate, not of implementations or of one shared rate.
+# * IA³ is the smallest adapter that works well: a few thousand numbers, a 27 KiB file, and on
+#   the multiple-choice task as good as any LoRA.
+# * It is not free and not always enough: where the task needs new directions (a register's
+#   vocabulary), a LoRA of the same file size loses less and a larger LoRA wins; and a step costs
+#   about the time and the memory of a LoRA step, because the activations, not the parameters,
+#   fill memory.
+#
+# ## Exercises
+#
+# 1. Run `python benchmarks/compare_methods.py --quick` and read `out/methods/quick.txt`. Then add
+#    a variant to `VARIANTS` in that script — IA³ on values and FFN only, no keys (hint: train
+#    `TrainConfig(method="ia3")` and set `l_k`'s gradient to zero in a custom loop, or write a
+#    parameter set with `sites` returning only `l_v` and `l_ff`) — and place it on the figure.
+# 2. LoRA's alpha was 2r here, so its update is scaled by 2 at every rank. Train LoRA r16 on
+#    c_attn with alpha 16 (scaling 1) at 1e-2 and 3e-3, three seeds each, on review_sentiment:
+#    is its collapse to chance a matter of the scaling, the rate, or both?
+# 3. Predict, from 9.1's formula, the share of GPT-2 small's parameters (L = 12, C = 768,
+#    F = 3072, V = 50257) that IA³ and LoRA r4 on all four linears train. Check with
+#    `tinyia3.load_model("gpt2")` if you have it, or with `GPT2Config()` and the formula.
+# 4. The figure's x axis counts parameters. Redraw it against the adapter file's bytes and against
+#    the measured peak RSS (both are in `data/comparison/methods.json`): which method's advantage
+#    survives each change of axis?

@@ -103,8 +103,8 @@ class GPT2:
     def __init__(self, config: GPT2Config, params: dict[str, np.ndarray], source: str = "memory", name=None):
         require(isinstance(config, GPT2Config), "GPT2: config", "a tinyia3.GPT2Config", config,
                 "Take the model's own (model.config), or build one: GPT2Config(n_layer=..., ...).", ArgumentTypeError)
-        require(isinstance(params, dict) and isinstance(params.get("wte.weight"), np.ndarray), "GPT2: params",
-                "a dict of named weight arrays with 'wte.weight' among them", params,
+        require(isinstance(params, dict) and hasattr(params.get("wte.weight"), "shape"), "GPT2: params",
+                "a dict of named weight arrays (or quantized weights) with 'wte.weight' among them", params,
                 "Start from a model's own (dict(model.params)) or from init_params(config).", ArgumentTypeError)
         self.config = config
         self.params = params

@@ -405,7 +405,8 @@ def plot_bar_panels(panels: list, path, title=None) -> Path:
             ax.legend(fontsize=8, loc="upper right")
         ax.bar_label(bars, labels=[_short(v) for v in values], fontsize=8, padding=2)
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, fontsize=8)
+        many = len(names) > 4  # long labels side by side overlap: slant them
+        ax.set_xticklabels(names, fontsize=8, rotation=40 if many else 0, ha="right" if many else "center")
         ax.set_title(p.get("title", ""), fontsize=10)
         ax.set_ylabel(p.get("ylabel", ""))
         ax.margins(y=0.4 if p.get("reference") is not None else 0.2)
