@@ -1,6 +1,6 @@
 """IA³ against LoRA, BitFit and full fine-tuning, in one engine: quality and cost.
 
-    python benchmarks/compare_methods.py                 # everything (about an hour on 2 cores)
+    python benchmarks/compare_methods.py                 # everything (1.5 hours on 2 cores)
     python benchmarks/compare_methods.py --quick         # the machinery on a tiny budget (a minute)
     python benchmarks/compare_methods.py --model gpt2    # the same on gpt2 (needs the hub once)
 

@@ -41,3 +41,21 @@ def test_profile_rows_add_up_to_the_step():
     assert abs(sum(shares) - 100.0) < 1.0, (shares, text)
     assert re.search(r"^matmul_2d\s+\d+", text, flags=re.M)  # the linear layers were seen and timed
     assert total > 0 and "% of sgemm at best" in text
+
+
+def test_compare_methods_quick_writes_every_measure(tmp_path):
+    """The comparison's machinery on a tiny budget: sweep, seeds, costs, table, JSON, figure."""
+    out = tmp_path / "methods"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_methods.py"), "--quick", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads(Path(f"{out}.json").read_text())
+    assert set(results["summary"]) == {"IA³", "LoRA r4 c_attn"}
+    ia3, lora = results["summary"]["IA³"], results["summary"]["LoRA r4 c_attn"]
+    assert (ia3["trainable"], lora["trainable"]) == (6 * (2 * 192 + 768), 6 * 4 * (192 + 3 * 192))
+    assert ia3["optimizer_bytes"] == 8 * ia3["trainable"] and ia3["file_bytes"] > 4 * ia3["trainable"]
+    for task in ("drama_style", "review_sentiment"):
+        assert len(ia3[task]["quality"]["all"]) == 2 and ia3[task]["lr"] in ia3[task]["grid"]
+    assert ia3["drama_style"]["quality"]["median"] > 0  # four steps at IA³'s rates lower the drama loss
+    assert len(results["runs"]) == 2 * 2 * (2 + 1) and Path(f"{out}.png").stat().st_size > 10_000
+    assert "IA³" in Path(f"{out}.txt").read_text()
