@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="embedded")
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", type=Path, default=HERE / "adapter_arithmetic")
+    p.add_argument("--out", type=Path, default=ROOT / "data" / "measured" / "adapter_arithmetic")
     p.add_argument("--save", type=Path, help="also keep the two trained adapters in this folder")
     args = p.parse_args(argv)
     start = time.perf_counter()

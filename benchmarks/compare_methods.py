@@ -19,7 +19,7 @@ same batches for the same seed) on the same tasks, for the same number of steps:
 Quality runs go two at a time, one BLAS thread each (their times are not measurements); each
 finished run is appended to out/methods/runs.jsonl, so an interrupted comparison continues where
 it stopped, and a second invocation reuses every finished run and measures only the costs again.
-Writes data/comparison/methods.json (every run, the summary, the machine; lesson 09 reads it),
+Writes data/measured/methods.json (every run, the summary, the machine; lesson 09 reads it),
 methods.txt (the table) and methods.png (the T-Few paper's Figure 2 shape: quality against % of
 parameters updated, log axis).
 """
@@ -41,7 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RUNS = ROOT / "out" / "methods" / "runs.jsonl"
-RESULTS = ROOT / "data" / "comparison" / "methods"  # .json, .png, .txt: committed, read by lesson 09
+RESULTS = ROOT / "data" / "measured" / "methods"  # .json, .png, .txt: committed, read by lesson 09
 
 # name -> TrainConfig settings. LoRA's alpha is 2r, so its update is scaled by 2 at every rank.
 VARIANTS = {
@@ -266,7 +266,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="two variants, four steps: checks the machinery only")
     p.add_argument("--workers", type=int, default=2, help="quality runs at a time (default 2, one thread each)")
     p.add_argument("--out", type=Path, default=None,
-                   help="writes OUT.json, OUT.png, OUT.txt (default data/comparison/methods, which lesson 09 "
+                   help="writes OUT.json, OUT.png, OUT.txt (default data/measured/methods, which lesson 09 "
                         "reads; --quick: out/methods/quick)")
     p.add_argument("--worker", choices=("quality", "cost"), help=argparse.SUPPRESS)
     p.add_argument("--job", help=argparse.SUPPRESS)

@@ -19,7 +19,7 @@ in float32, and each linear is quantized as soon as it is drawn (quantize_params
 quantized process never holds the float model, as when quantizing a memory-mapped checkpoint
 tensor by tensor. Peak RSS is a valid measurement on a busy machine; times are not (the load
 average at the start is printed and saved beside them).
-Writes --out .json and .txt (default benchmarks/quantized_memory.*).
+Writes --out .json and .txt (default data/measured/quantized_memory.*).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--repeats", type=int, default=2, help="timed steps after the warm-up (default 2)")
     p.add_argument("--variants", default=",".join(VARIANTS))
-    p.add_argument("--out", type=Path, default=HERE / "quantized_memory")
+    p.add_argument("--out", type=Path, default=ROOT / "data" / "measured" / "quantized_memory")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     size = SIZES[args.size]

@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="embedded")
     p.add_argument("--quick", action="store_true", help="a few windows, prompts and LoRA steps")
-    p.add_argument("--out", type=Path, default=HERE / "quantized_quality")
+    p.add_argument("--out", type=Path, default=ROOT / "data" / "measured" / "quantized_quality")
     args = p.parse_args(argv)
     start = time.perf_counter()
     model, tokenizer = tinyia3.load_model(args.model), tinyia3.load_tokenizer(args.model)

@@ -18,7 +18,7 @@
 #
 # The whole comparison — a learning-rate sweep for every variant on two tasks, three seeds at the
 # best rate, and the costs — takes about an hour on two cores, so it is not rerun here:
-# `python benchmarks/compare_methods.py` wrote `data/comparison/methods.json`, which this lesson
+# `python benchmarks/compare_methods.py` wrote `data/measured/methods.json`, which this lesson
 # reads. To show the committed numbers still hold, the lesson reruns one of its configurations.
 
 # %%
@@ -34,7 +34,7 @@ from tinyia3.plots import plot_bar_panels, plot_quality_vs_parameters, save_figu
 from tinyia3.train import TrainConfig, train
 
 args = lesson.setup(9, "IA³ vs LoRA, BitFit and full fine-tuning")
-RESULTS = lesson.ROOT / "data" / "comparison" / "methods.json"
+RESULTS = lesson.ROOT / "data" / "measured" / "methods.json"
 results = json.loads(RESULTS.read_text())
 summary, settings = results["summary"], results["settings"]
 print(f"{RESULTS}: {len(results['runs'])} training runs, {len(summary)} variants, measured {results['machine']['date']} "
@@ -302,5 +302,5 @@ assert ratios["peak RSS, IA³ / LoRA r4 c_attn"] >= 1.0 and 1.7 < ratios["peak R
 #    F = 3072, V = 50257) that IA³ and LoRA r4 on all four linears train. Check with
 #    `tinyia3.load_model("gpt2")` if you have it, or with `GPT2Config()` and the formula.
 # 4. The figure's x axis counts parameters. Redraw it against the adapter file's bytes and against
-#    the measured peak RSS (both are in `data/comparison/methods.json`): which method's advantage
+#    the measured peak RSS (both are in `data/measured/methods.json`): which method's advantage
 #    survives each change of axis?

@@ -39,7 +39,7 @@ tokenizer = tinyia3.load_tokenizer(args.model)
 c = model.config
 print(model)
 DATA = lesson.ROOT / "data" / "datasets"
-BENCH = lesson.ROOT / "benchmarks"
+MEASURED = lesson.ROOT / "data" / "measured"  # what the benchmarks/ scripts measured, shipped with the lessons
 n_eval = 12 if args.quick else 60
 
 # %% [markdown]
@@ -186,7 +186,7 @@ print(f"[figure] {fig_path}")
 # weights: about L·(7TC + 3TF + HT²) floats. That sets a floor under any quantized peak.
 
 # %%
-measured = json.loads((BENCH / "quantized_memory.json").read_text())
+measured = json.loads((MEASURED / "quantized_memory.json").read_text())
 rows = {r["variant"]: r for r in measured["results"]}
 base = rows["float32"]
 print(measured["machine"]["shape"])
@@ -225,7 +225,7 @@ print(f"held-out loss on {len(windows)} windows: float32 {base_loss:.4f}, " +
       ", ".join(f"{k} {v['loss']:.4f} (‖Δz‖/‖z‖ {v['rms']:.4f})" for k, v in cost.items()))
 assert cost["int8"]["rms"] < cost["4-bit"]["rms"]
 
-quality = json.loads((BENCH / "quantized_quality.json").read_text())["results"]
+quality = json.loads((MEASURED / "quantized_quality.json").read_text())["results"]
 for name, r in quality.items():
     if name != "float32":
         print(f"  {name:<28} ‖Δz‖/‖z‖ {r['logits']['rms_rel']:.4f}  greedy tokens equal {r['greedy_agreement']['tokens']:.0%}  "
@@ -331,7 +331,7 @@ print(f"[figure] {path}")
 # sentiment task entirely (accuracy at or below chance, 0.5), the mean keeps neither task's gain whole.
 
 # %%
-arithmetic = json.loads((BENCH / "adapter_arithmetic.json").read_text())["results"]
+arithmetic = json.loads((MEASURED / "adapter_arithmetic.json").read_text())["results"]
 for name, r in arithmetic.items():
     print(f"  {name:<26} sentiment accuracy {r['sentiment_accuracy']:.3f}, loss {r['sentiment_loss']:.4f}; "
           f"drama loss {r['drama_loss']:.4f}")
