@@ -17,11 +17,12 @@ gets exactly its own adapter's numbers (the a row on sentiment, the b row on dra
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_files import write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -88,9 +89,7 @@ def main(argv=None) -> int:
     print("\n" + text)
     meta = {"model": args.model, "quick": args.quick, "steps": {"a": steps_a, "b": steps_b},
             "tasks": {k: v[0] for k, v in TASKS.items()}, "date": time.strftime("%Y-%m-%d")}
-    Path(f"{args.out}.json").write_text(json.dumps({"settings": meta, "results": results}, indent=2) + "\n")
-    Path(f"{args.out}.txt").write_text(text + "\n")
-    print(f"\nwrote {args.out}.json and {args.out}.txt")
+    write_results(args.out, meta, results, text, header_key="settings")
     return 0
 
 

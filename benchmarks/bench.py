@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_files import peak_rss_mb
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SHAPES = [(1, 128), (8, 128), (4, 512)]
@@ -59,15 +61,6 @@ def matmul_flops(task: str, B: int, T: int, L=12, C=768, V=50257) -> float:
 
 
 # -- workers: one measurement each, in their own process -------------------------------------------
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (VmHWM), MB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def worker_tinyia3(task, B, T, repeats):

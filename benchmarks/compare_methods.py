@@ -104,7 +104,7 @@ def run_one(job: dict) -> dict:
 def cost_one(job: dict) -> dict:
     """Sizes of a variant, and the time and peak RSS of its training steps (this process only)."""
     sys.path.insert(0, str(HERE))
-    from bench import peak_rss_mb
+    from results_files import peak_rss_mb
     from safetensors.numpy import save_file
 
     from tinyia3.optim import AdamW

@@ -19,12 +19,13 @@ their values. Writes --out .json and .txt (default benchmarks/mixed_batches.*).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from results_files import write_results
 
 import numpy as np
 
@@ -111,9 +112,7 @@ def main(argv=None) -> int:
     print("\n" + text)
     meta = {"model": repr(model), "batch": args.batch, "seq": args.seq, "repeats": args.repeats, "load_average": load,
             "cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
-    Path(f"{args.out}.json").write_text(json.dumps({"machine": meta, "results": rows}, indent=2) + "\n")
-    Path(f"{args.out}.txt").write_text(text + "\n")
-    print(f"\nwrote {args.out}.json and {args.out}.txt")
+    write_results(args.out, meta, rows, text)
     return 0
 
 

@@ -33,19 +33,13 @@ import sys
 import time
 from pathlib import Path
 
+from results_files import peak_rss_mb, write_results
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SIZES = {"small": (12, 768, 12), "medium": (24, 1024, 16), "large": (36, 1280, 20), "xl": (48, 1600, 25)}
 VARIANTS = {"float32": None, "int8": dict(bits=8), "int8-linears": dict(bits=8, wte_bits=None),
             "4-bit": dict(bits=4)}
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def random_tensors(config, seed=0):
@@ -158,9 +152,7 @@ def main(argv=None) -> int:
     text = table(rows, shape) + f"\nload average at the start {load[0]:.2f} on {os.cpu_count()} CPUs"
     print("\n" + text)
     meta = {"shape": shape, "load_average": load, "cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
-    Path(f"{args.out}.json").write_text(json.dumps({"machine": meta, "results": rows}, indent=2) + "\n")
-    Path(f"{args.out}.txt").write_text(text + "\n")
-    print(f"\nwrote {args.out}.json and {args.out}.txt")
+    write_results(args.out, meta, rows, text)
     return 0
 
 

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_files import write_results
+
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -158,12 +160,9 @@ def main(argv=None) -> int:
         print(f"{name}: done", flush=True)
     text = _table(results, args, time.perf_counter() - start)
     print("\n" + text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"model": args.model, "quick": args.quick, "windows": len(windows), "prompts": len(prompts),
             "new_tokens": new_tokens, "lora_steps": steps, "date": time.strftime("%Y-%m-%d")}
-    Path(f"{args.out}.json").write_text(json.dumps({"settings": meta, "results": results}, indent=2) + "\n")
-    Path(f"{args.out}.txt").write_text(text + "\n")
-    print(f"\nwrote {args.out}.json and {args.out}.txt")
+    write_results(args.out, meta, results, text, header_key="settings")
     return 0
 
 
