@@ -72,12 +72,13 @@ class Sites(NamedTuple):
 class BlockCache(NamedTuple):
     """Every activation a block's backward reads, by name. B, T, C, F, H, D as in ops.
 
-    `sites` holds the caches of what the adapter added, by site: "l_k" -> ScaleCache,
+    `sites` holds the caches of what the adapter added, by site: "l_k" -> ScaleCache, "l_ff" ->
+    GeluScaleCache (its input rebuilt from `gelu` when read),
     "attn.c_attn.lora" -> LoRACache, …"""
 
     ln_1: ops.LayerNormCache  # xhat (B, T, C), rstd (B, T, 1), g (C,)
     c_attn: ops.LinearCache  # input a = ln_1(x) (or None when its weight is frozen), weight (C, 3C)
-    attn: ops.AttentionCache  # q, k, v (B, H, T, D), att (B, H, T, T)
+    attn: ops.AttentionCache  # q, k, v (B, H, T, D), att (B, H, T, T); k, v None where IA³ scaled them
     attn_c_proj: ops.LinearCache  # merged heads (B, T, C), weight (C, C)
     ln_2: ops.LayerNormCache
     c_fc: ops.LinearCache  # input m = ln_2(x) (B, T, C), weight (C, F)
@@ -95,6 +96,39 @@ class ForwardCache:
     sites: Sites | None = None  # what the adapter put into the model, in the model's dtype
     blocks: list[BlockCache] = field(default_factory=list)
     ln_f: ops.LayerNormCache | None = None
+
+    def activation_bytes(self) -> int:
+        """Bytes of the activations this record keeps alive: each distinct buffer once (a view
+        counts as its base array), not counting what the adapter put in (`sites`: weights and
+        vectors that exist anyway) nor the frozen weights the caches refer to."""
+        weights = [[b.c_attn.w, b.attn_c_proj.w, b.c_fc.w, b.mlp_c_proj.w, b.ln_1.g, b.ln_2.g] for b in self.blocks]
+        exclude = {id(_base(a)) for a in _arrays((self.sites, weights, self.ln_f.g if self.ln_f else None))}
+        seen = {}
+        for a in _arrays((self.blocks, self.ln_f)):
+            base = _base(a)
+            if id(base) not in exclude:
+                seen[id(base)] = base.nbytes
+        return sum(seen.values())
+
+
+def _base(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _arrays(obj):
+    """Every ndarray inside nested tuples, lists, dicts, caches (GeluScaleCache: its GELU cache)."""
+    if isinstance(obj, np.ndarray):
+        yield obj
+    elif isinstance(obj, ops.GeluScaleCache):
+        yield from _arrays((obj.gelu, obj.l))
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _arrays(value)
+    elif isinstance(obj, (tuple, list)):  # NamedTuple caches, Sites, lists of blocks
+        for value in obj:
+            yield from _arrays(value)
 
 
 class GPT2:
@@ -135,10 +169,12 @@ class GPT2:
         adapter: an IA3, LoRA, BitFit or FullFineTune (or None: the bare model), a list with one
         IA3 (or None) per sequence (a mixed-task batch, tinyia3/mixed.py), or the Sites that
         self.sites(adapter) prepared.
-        The record keeps a linear layer's input only when the adapter trains that weight: IA³
-        and LoRA need none of them (~10 % less memory; LoRA caches its own input).
-        Returns hidden (B, T, C), the ForwardCache (None unless cache=True) and the per-block
-        (k, v) after IA³ scaling, (B, H, T_past + T, D) each, for a KV cache.
+        The record keeps a linear layer's input only when the adapter trains that weight (LoRA
+        caches its own input), and no copy of what IA³ scaled (rebuilt in the backward): an IA³
+        record is byte for byte the bare model's, 0.68× full fine-tuning's on GPT-2 small at
+        2 × 128 (ForwardCache.activation_bytes; tests/test_activation_record.py).
+        Returns hidden (B, T, C), the ForwardCache (None unless cache=True) and, unless cache=True,
+        the per-block (k, v) after IA³ scaling, (B, H, T_past + T, D) each, for a KV cache.
         `past`: those (k, v) from earlier calls; ids then holds only the new tokens.
         """
         ids, attention_mask = self._check_inputs(ids, attention_mask, past)
@@ -154,13 +190,16 @@ class GPT2:
         x = ops.embedding_forward(ids, pos, top["wte.weight"], top["wpe.weight"])  # (B, T, C)
         allowed = ops.attention_mask(attention_mask, T, T_past + T)
         record = ForwardCache(ids, pos, sites) if cache else None
-        presents = []
+        # A training pass (cache=True) keeps no KV cache: the record holds what its backward reads,
+        # and every layer's keys and values kept to the end would be 2·C numbers per token more.
+        presents = None if cache else []
         for i in range(c.n_layer):
             x, block_cache, kv = block_forward(
                 x, self.blocks[i], sites.blocks[i], allowed, c, cache, None if past is None else past[i])
-            presents.append(kv)
             if cache:
                 record.blocks.append(block_cache)
+            else:
+                presents.append(kv)
         x, ln_f_cache = ops.layer_norm_forward(x, top["ln_f.weight"], top["ln_f.bias"], c.layer_norm_epsilon, cache)
         if cache:
             record.ln_f = ln_f_cache
@@ -407,6 +446,8 @@ def block_forward(x, w, p, allowed, config: GPT2Config, cache=True, past=None):
         k = np.concatenate([past[0], k], axis=2)  # (B, H, T_past + T, D)
         v = np.concatenate([past[1], v], axis=2)
     y, attn = ops.attention_forward(q, k, v, allowed, cache)  # (B, H, T, D)
+    if cache and past is None:
+        attn = _without_scaled_kv(attn, s)
     y = ops.merge_heads(y)  # (B, T, C)
     z, attn_c_proj = ops.linear_forward(y, w["attn.c_proj.weight"], w["attn.c_proj.bias"], cache, keep["attn.c_proj"])
     x = x + _lora(z, y, p, "attn.c_proj", s, cache)
@@ -416,6 +457,8 @@ def block_forward(x, w, p, allowed, config: GPT2Config, cache=True, past=None):
     h = _lora(h, m, p, "mlp.c_fc", s, cache)
     h, gelu = ops.gelu_forward(h, cache)
     h = _scale(h, p, "l_ff", s, cache)
+    if "l_ff" in s:  # keep no copy of gelu's output: the backward rebuilds it from the GELU cache
+        s["l_ff"] = ops.GeluScaleCache(gelu, p["l_ff"])
     z, mlp_c_proj = ops.linear_forward(h, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"], cache, keep["mlp.c_proj"])  # (B, T, C)
     x = x + _lora(z, h, p, "mlp.c_proj", s, cache)
     record = BlockCache(ln_1, c_attn, attn, attn_c_proj, ln_2, c_fc, gelu, mlp_c_proj, s) if cache else None
@@ -428,6 +471,24 @@ def _scale(x, p, site, caches, cache):
         return x
     x, caches[site] = ops.ia3_scale_forward(x, p[site], cache)
     return x
+
+
+def _without_scaled_kv(attn: ops.AttentionCache, caches) -> ops.AttentionCache:
+    """The attention cache without the keys and values that IA³ scaled: their site caches hold
+    the unscaled k, v (views of c_attn's output, kept anyway) and l_k, l_v, from which the backward
+    rebuilds them (_with_scaled_kv). Keeping both would cost 2·C more numbers per token per layer."""
+    return attn._replace(k=None if "l_k" in caches else attn.k, v=None if "l_v" in caches else attn.v)
+
+
+def _with_scaled_kv(attn: ops.AttentionCache, caches, H) -> ops.AttentionCache:
+    """The attention cache with k = l_k ⊙ k and v = l_v ⊙ v rebuilt where the record left them out:
+    the forward's own product, so bit for bit the keys and values the forward used."""
+    def scaled(site):
+        x, l = caches[site]
+        return ops.split_heads(x * l, H)
+
+    return attn._replace(k=scaled("l_k") if attn.k is None else attn.k,
+                         v=scaled("l_v") if attn.v is None else attn.v)
 
 
 def _lora(y, x, p, linear, caches, cache):
@@ -468,7 +529,8 @@ def block_backward(dx, bc: BlockCache, p, stop=INPUT):
     if stop >= ATTN_C_PROJ:
         return None, g
     H, T = bc.attn.q.shape[1], dy.shape[1]
-    dq, dk, dv = ops.attention_backward(ops.split_heads(dy, H), bc.attn, need_dq=stop <= QUERIES)
+    dq, dk, dv = ops.attention_backward(ops.split_heads(dy, H), _with_scaled_kv(bc.attn, bc.sites, H),
+                                        need_dq=stop <= QUERIES)
     # With a KV cache the keys span past tokens too; training never uses one, so take the last T.
     dk, dv = ops.merge_heads(dk[:, :, -T:]), ops.merge_heads(dv[:, :, -T:])  # (B, T, C)
     if "l_k" in p:

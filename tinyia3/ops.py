@@ -50,6 +50,26 @@ class ScaleCache(NamedTuple):
     l: np.ndarray  # (N,) the IA³ vector
 
 
+class GeluScaleCache:
+    """ScaleCache of the IA³ scale right after GELU (l_ff) that keeps no copy of its input
+    a = gelu(x): `.x` rebuilds a from the GELU cache (two in-place products, bit for bit the
+    forward's a) each time it is read. a is F numbers per token per layer (90 MiB on a
+    gpt2-large-shaped model at 128 tokens) and the GELU cache already holds what it is made of.
+    Unpacks as (x, l) like a ScaleCache."""
+
+    __slots__ = ("gelu", "l")
+
+    def __init__(self, gelu: GeluCache, l: np.ndarray):
+        self.gelu, self.l = gelu, l
+
+    @property
+    def x(self) -> np.ndarray:
+        return gelu_output(self.gelu)
+
+    def __iter__(self):
+        return iter((self.x, self.l))
+
+
 class LoRACache(NamedTuple):
     x: np.ndarray  # (..., in) the layer's input
     xa: np.ndarray  # (..., r) x A
@@ -220,10 +240,18 @@ def gelu_forward(x, cache=True):
     u += x
     u *= _SQRT_2_OVER_PI  # u = sqrt(2/pi) (x + c x³)
     t = np.tanh(u, out=u)
+    record = GeluCache(x, t)
+    return gelu_output(record), (record if cache else None)
+
+
+def gelu_output(cache):
+    """gelu(x) = 0.5 x (1 + t) from the cache (x, t): the forward's last steps, so that the output
+    rebuilt later (GeluScaleCache) is bit for bit the one the forward returned."""
+    x, t = cache
     out = t + 1.0
     out *= x
-    out *= 0.5  # 0.5 x (1 + t)
-    return out, (GeluCache(x, t) if cache else None)
+    out *= 0.5
+    return out
 
 
 def gelu_backward(dout, cache):

@@ -54,7 +54,7 @@ BITS = (8, 4)
 BLOCK_4BIT = 64  # weights per scale at 4 bits (bitsandbytes' NF4 default block is 64 too)
 # The largest float temporary a product makes: 2**23 numbers, 32 MiB in float32. Every linear
 # of GPT-2 up to large is one piece; wte (50257 × C) is dequantized in pieces of rows.
-CHUNK_ELEMENTS = 1 << 23
+CHUNK_ELEMENTS = 1 << 21
 
 
 def levels(bits: int) -> int:
