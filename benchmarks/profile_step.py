@@ -13,7 +13,9 @@ everything else took the time it takes now: the ceiling set by element-wise work
 
 from __future__ import annotations
 
+import argparse
 import functools
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -66,14 +68,19 @@ def _head_flops(model, hidden_rows, targets, dnll=None, *rest):
 def instrument():
     for name in dir(ops):
         fn = getattr(ops, name)
-        if callable(fn) and getattr(fn, "__module__", None) == ops.__name__:
+        if inspect.isfunction(fn) and fn.__module__ == ops.__name__:  # the ops, not their cache classes
             setattr(ops, name, timed(name, fn, _matmul_2d_flops if name == "matmul_2d" else None))
     losses.head_nll = timed("head_nll (d logits @ wte, bookkeeping)", losses.head_nll, _head_flops)
 
 
 def main(argv=None) -> int:
-    shape = (argv or sys.argv[1:] or ["8x128"])[0]
-    B, T = (int(v) for v in shape.split("x"))
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("shape", nargs="?", default="8x128", help="batch x tokens, e.g. 4x512 (default 8x128)")
+    shape = p.parse_args(argv).shape
+    try:
+        B, T = (int(v) for v in shape.split("x"))
+    except ValueError:
+        p.error(f"shape: expected BATCHxTOKENS such as 8x128, found {shape!r}")
     config = GPT2Config()
     model = GPT2(config, init_params(config, seed=0, dtype=np.float32))
     ia3 = tinyia3.IA3.random(model, std=0.1, seed=0)

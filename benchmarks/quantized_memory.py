@@ -6,7 +6,8 @@
 
 Each variant runs in its own fresh process, so that its peak resident memory (VmHWM) is its
 own: build the model, one warm-up step, then --repeats timed steps (loss_and_grad to the IA³
-vectors + an Adam update). The variants:
+vectors + an Adam update). With --rounds N the variants take turns N times, each time in a
+fresh process; the table gives the highest peak RSS and the median and range of all steps. The variants:
 
     float32        the weights as they are
     int8           tinyia3.quantize(model): int8 linears and wte, scales per channel
@@ -103,15 +104,29 @@ def run_worker(variant, args):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def merged(runs):
+    """One row per variant from its rounds: the highest peak RSS, every timed step."""
+    out = {}
+    for r in runs:
+        row = out.setdefault(r["variant"], {**r, "step_s": [], "peak_rss_mb": 0.0, "rounds": 0})
+        row["step_s"] += r["step_s"]
+        row["peak_rss_mb"] = max(row["peak_rss_mb"], r["peak_rss_mb"])
+        row["rounds"] += 1
+    return list(out.values())
+
+
 def table(rows, shape) -> str:
     base = rows[0]
-    lines = [f"IA³ step at {shape}: peak RSS of each process (and weights as held), step time (median)",
-             f"{'variant':<13} {'weights MB':>10} {'peak RSS MB':>11} {'RSS ratio':>9} {'step s':>8} {'time ratio':>10}",
-             "-" * 66]
+    lines = [f"IA³ step at {shape}: peak RSS of each process (highest over rounds; weights as held), step time "
+             f"(median and range of {len(base['step_s'])} steps in {base['rounds']} interleaved rounds)",
+             f"{'variant':<13} {'weights MB':>10} {'peak RSS MB':>11} {'RSS ratio':>9} {'step s':>8} {'range s':>13} "
+             f"{'time ratio':>10}",
+             "-" * 80]
     for r in rows:
         step = statistics.median(r["step_s"])
+        spread = f"{min(r['step_s']):.2f}–{max(r['step_s']):.2f}"
         lines.append(f"{r['variant']:<13} {r['weights_mb']:>10.0f} {r['peak_rss_mb']:>11.0f} "
-                     f"{r['peak_rss_mb'] / base['peak_rss_mb']:>9.3f} {step:>8.2f} "
+                     f"{r['peak_rss_mb'] / base['peak_rss_mb']:>9.3f} {step:>8.2f} {spread:>13} "
                      f"{step / statistics.median(base['step_s']):>10.2f}")
     return "\n".join(lines)
 
@@ -124,7 +139,9 @@ def main(argv=None) -> int:
     p.add_argument("--heads", type=int)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seq", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=2, help="timed steps after the warm-up (default 2)")
+    p.add_argument("--repeats", type=int, default=2, help="timed steps after the warm-up, per process (default 2)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="fresh processes per variant, the variants taking turns round by round (default 1)")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--out", type=Path, default=ROOT / "data" / "measured" / "quantized_memory")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -143,12 +160,15 @@ def main(argv=None) -> int:
     shape = f"{args.batch}x{args.seq}, GPT-2 with n_layer={args.layers}, n_embd={args.embd}, n_head={args.heads}"
     print(f"load average at the start: {load[0]:.2f} on {os.cpu_count()} CPUs (times on a loaded machine are not "
           "measurements; peak RSS is)")
-    rows = []
-    for variant in variants:
-        rows.append(run_worker(variant, args))
-        r = rows[-1]
-        print(f"{variant:<13} weights {r['weights_mb']:7.0f} MB  peak RSS {r['peak_rss_mb']:7.0f} MB  "
-              f"step {statistics.median(r['step_s']):.2f} s  (built in {r['build_s']:.1f} s)", flush=True)
+    runs = []
+    for round_ in range(args.rounds):  # interleaved: every variant sees the same machine state
+        for variant in variants:
+            runs.append(run_worker(variant, args))
+            r = runs[-1]
+            print(f"round {round_ + 1}: {variant:<13} weights {r['weights_mb']:7.0f} MB  peak RSS "
+                  f"{r['peak_rss_mb']:7.0f} MB  step {statistics.median(r['step_s']):.2f} s  (built in "
+                  f"{r['build_s']:.1f} s)", flush=True)
+    rows = merged(runs)
     text = table(rows, shape) + f"\nload average at the start {load[0]:.2f} on {os.cpu_count()} CPUs"
     print("\n" + text)
     meta = {"shape": shape, "load_average": load, "cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
