@@ -488,7 +488,7 @@ ax.set_yticks(range(len(labels)), labels, fontsize=8)
 ax.invert_yaxis()
 h_vjp = inspect.signature(gradcheck.numerical_vjp).parameters["h"].default
 ax.set_xlabel(f"relative error, analytic vs central difference (float64, h = {h_vjp:g})")
-ax.set_title("Every op's derived backward against finite differences (section 3.2)")
+ax.set_title("Every op's backward (section 3.2) against finite differences")
 ax.legend(fontsize=8, loc="lower right")
 lesson.save(fig, args, "op_gradchecks")
 
