@@ -86,6 +86,7 @@ for text in [" Jerusalem", " Nebuchadnezzar", "naïve café 🙂", "def f(x): re
 emoji = tokenizer.encode("🙂")
 print("'🙂' ->", emoji, [tokenizer.decode([i]) for i in emoji], "bytes:", "🙂".encode("utf-8"))
 assert len("🙂".encode("utf-8")) == 4
+assert len(emoji) > 1 and all(set(tokenizer.decode([i])) == {"\ufffd"} for i in emoji)  # no piece is valid UTF-8 alone
 
 # %% [markdown]
 # ## 1.3 The last merge and the special token
@@ -103,6 +104,8 @@ gazed = tokenizer.encode(" gazed")
 print("' gazed' ->", gazed, "   without the last merge it would be", [308, 13865],
       [tokenizer.decode([308]), tokenizer.decode([13865])])
 assert gazed == [50255], gazed
+# The last merge's two halves are the ids printed above: without it, " gazed" would be exactly them.
+assert [tokenizer.backend.id_to_token(i) for i in (308, 13865, 50255)] == ["Ġg", "azed", "Ġgazed"]
 eot = tokenizer.encode("<|endoftext|>")
 print("'<|endoftext|>' ->", eot, "  eos_token_id:", tokenizer.eos_token_id, "  config:", config.eos_token_id)
 assert eot == [50256] == [tokenizer.eos_token_id] == [config.eos_token_id] == [tokenizer.vocab_size - 1]
