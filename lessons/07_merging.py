@@ -74,6 +74,8 @@ for i in range(c.n_layer):
 changed = [name for name in model.params if merged.params[name] is not model.params[name]]
 print(f"{len(changed)} of {len(model.params)} weight arrays changed: {changed[:3]} ...")
 print("every other array is shared with the base model, not copied")
+assert sorted(changed) == sorted(f"h.{i}.{n}" for i in range(c.n_layer)
+                                 for n in ("attn.c_attn.weight", "attn.c_attn.bias", "mlp.c_proj.weight"))
 
 path = plot_merge_scaling(model.params, merged.params, 0, args.out / "merge_scaling.png")
 print(f"[figure] {path}")
