@@ -86,6 +86,7 @@ for text in [" Jerusalem", " Nebuchadnezzar", "naïve café 🙂", "def f(x): re
 emoji = tokenizer.encode("🙂")
 print("'🙂' ->", emoji, [tokenizer.decode([i]) for i in emoji], "bytes:", "🙂".encode("utf-8"))
 assert len("🙂".encode("utf-8")) == 4
+assert len(emoji) > 1 and all(set(tokenizer.decode([i])) == {"\ufffd"} for i in emoji)  # no piece is valid UTF-8 alone
 
 # %% [markdown]
 # ## 1.3 The last merge and the special token
@@ -103,14 +104,17 @@ gazed = tokenizer.encode(" gazed")
 print("' gazed' ->", gazed, "   without the last merge it would be", [308, 13865],
       [tokenizer.decode([308]), tokenizer.decode([13865])])
 assert gazed == [50255], gazed
+# The last merge's two halves are the ids printed above: without it, " gazed" would be exactly them.
+assert [tokenizer.backend.id_to_token(i) for i in (308, 13865, 50255)] == ["Ġg", "azed", "Ġgazed"]
 eot = tokenizer.encode("<|endoftext|>")
 print("'<|endoftext|>' ->", eot, "  eos_token_id:", tokenizer.eos_token_id, "  config:", config.eos_token_id)
 assert eot == [50256] == [tokenizer.eos_token_id] == [config.eos_token_id] == [tokenizer.vocab_size - 1]
 
 # %% [markdown]
 # **How long is a token?** GPT-2's merges were learned on English web text, so ordinary
-# English prose costs about 4 characters per token, while rare names and code are cut into
-# shorter pieces. The histogram counts the characters of every token of two paragraphs.
+# English prose costs about 4 characters per token (4.4 on the paragraph below), while rare
+# names and code are cut into shorter pieces (2.7). The histogram counts the characters of every
+# token of the two paragraphs.
 
 # %%
 PROSE = (
@@ -124,14 +128,18 @@ RARE = (
     "meanwhile `np.einsum('bhtd,bhsd->bhts', q, k)` computes attention scores, and "
     "photosynthesis converts CO2 into C6H12O6 at 0.5-2% efficiency."
 )
-lengths = {}
+lengths, per_token = {}, {}
 for label, text in [("English prose (Genesis 1:1-4)", PROSE), ("rare names, code, formulas", RARE)]:
     pieces = tokenizer.encode(text)
     lengths[label] = np.array([len(tokenizer.decode([i])) for i in pieces])
+    per_token[label] = len(text) / len(pieces)
     print(f"{label:<32} {len(text):>4} characters, {len(pieces):>3} tokens, "
           f"{len(text) / len(pieces):.2f} characters per token")
     assert lengths[label].sum() == len(text)  # ASCII text: the pieces' lengths add up to the text's
 assert lengths["English prose (Genesis 1:1-4)"].mean() > lengths["rare names, code, formulas"].mean()
+assert 3.5 < per_token["English prose (Genesis 1:1-4)"] < 5.0  # "about 4"
+assert per_token["rare names, code, formulas"] < 0.75 * per_token["English prose (Genesis 1:1-4)"]
+assert [round(v, 1) for v in per_token.values()] == [4.4, 2.7]  # the tokenizer's, any model: as the text says
 
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
 bins = np.arange(0.5, max(v.max() for v in lengths.values()) + 1.5)
@@ -216,9 +224,8 @@ lesson.save(fig, args, "embedding_rows")
 #
 # $$ \cos(a, b) = \frac{a \cdot b}{\lVert a\rVert\,\lVert b\rVert} \in [-1, 1] . $$
 #
-# With a trained model, the nearest rows of a token are often tokens of the same kind
-# (names near names, verbs near verbs). With random weights (the placeholder model) they are
-# noise: that is a good way to tell the two apart.
+# Below are the six nearest rows of a few tokens: judge for yourself whether they are tokens of
+# the same kind (names near names, verbs near verbs). The group matrix after them measures it.
 
 # %%
 unit = wte / np.linalg.norm(wte, axis=1, keepdims=True)  # (V, C), every row of length 1
@@ -233,8 +240,9 @@ for word in queries:
 
 # %% [markdown]
 # The matrix below compares groups of words with each other: names, verbs of speech and
-# movement, numbers, and materials. In a trained model the diagonal blocks (same group) tend to
-# be warmer than the rest.
+# movement, numbers, and materials. If the model has learned that words of a group are used
+# alike, the diagonal blocks (same group) are warmer than the rest: the mean cosine within groups
+# is printed and checked against the mean across groups below the figure.
 
 # %%
 groups = {
@@ -270,13 +278,18 @@ lesson.save(fig, args, "cosine_similarity")
 mean_in = np.mean([similarity[4 * g:4 * g + 4, 4 * g:4 * g + 4][~np.eye(4, dtype=bool)].mean() for g in range(4)])
 mean_out = similarity[np.kron(1 - np.eye(4), np.ones((4, 4))).astype(bool)].mean()
 print(f"mean cosine within groups {mean_in:.3f}, across groups {mean_out:.3f}")
+assert mean_in > mean_out + 0.1, (mean_in, mean_out)  # the diagonal blocks are warmer
 
 # %% [markdown]
 # Positions have embeddings too. In GPT-2, the learned vectors of nearby positions end up
 # similar: the similarity of `wpe[t]` and `wpe[t + k]` is high for small offsets $k$ and decays
-# with distance. A small model trained briefly may not have learned this yet (its `wpe` rows are
-# still close to their random start, about equally similar at every offset): the right panel
-# makes that measurable.
+# with distance. Is that so in this model, and is it learned? We compare with the start of
+# training: rows drawn from $\mathcal N(0, 0.02^2)$, GPT-2's initialisation, are nearly
+# orthogonal in $C$ dimensions (mean cosine near 0 at every offset). A trained `wpe` also has a
+# part every position shares, its mean row $\bar w = \frac1P\sum_t \mathrm{wpe}[t]$: that part
+# alone makes all rows similar, whatever the offset. So we also measure the similarity of the
+# rows with the mean row removed, $\mathrm{wpe}[t] - \bar w$, which shows only what differs
+# from position to position.
 
 # %%
 P_show = min(P, 256 if args.quick else P)
@@ -288,6 +301,36 @@ by_offset = np.array([np.diagonal(pos_similarity, k).mean() for k in offsets])  
 print(f"mean cos(wpe[t], wpe[t+k]): k=1 {by_offset[0]:.3f}, k=8 {by_offset[7]:.3f}, "
       f"k={offsets[-1]} {by_offset[-1]:.3f}")
 
+
+def cos_by_offset(rows):
+    """(P, C) -> (len(offsets),): mean over t of cos(rows[t], rows[t + k]) for each offset k."""
+    u = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    s = u @ u.T
+    return np.array([np.diagonal(s, k).mean() for k in offsets])
+
+
+wpe_show = wpe[:P_show].astype(np.float64)
+random_start = np.random.default_rng(args.seed).normal(0.0, 0.02, wpe_show.shape)  # GPT-2's init
+by_offset_random = cos_by_offset(random_start)
+mean_row = wpe_show.mean(axis=0)  # (C,) the part every position shares
+mean_share = float(np.linalg.norm(mean_row) / np.linalg.norm(wpe_show, axis=1).mean())
+by_offset_centred = cos_by_offset(wpe_show - mean_row)
+far = len(offsets) // 2  # the far half of the offsets
+print(f"random N(0, 0.02) rows:  mean cos over all offsets {by_offset_random.mean():+.3f}, "
+      f"largest |mean cos| {np.abs(by_offset_random).max():.3f}")
+print(f"the mean row's norm is {100 * mean_share:.0f} % of the average row norm")
+print(f"mean row removed: k=1 {by_offset_centred[0]:+.3f}, k=8 {by_offset_centred[7]:+.3f}, "
+      f"far offsets (k >= {offsets[far]}) {by_offset_centred[far:].mean():+.3f}")
+# The claims of the next cell, measured: random rows are unrelated, the model's are not; the
+# shared mean row is a large part of every row; without it, near positions are still more
+# alike than far ones.
+assert np.abs(by_offset_random).max() < 0.05
+assert by_offset[:8].min() > 0.1 and by_offset[:8].min() > 5 * np.abs(by_offset_random).max()
+assert 0.2 < mean_share < 0.6, mean_share
+if args.model == "embedded":
+    assert abs(mean_share - 0.41) < 0.02, mean_share  # the summary's figure for the embedded model
+assert by_offset_centred[:8].mean() > by_offset_centred[far:].mean() + 0.1
+
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11.5, 4.8), layout="constrained")
 image = ax.imshow(pos_similarity, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
 ax.set_xlabel("position s (token index)")
@@ -295,6 +338,8 @@ ax.set_ylabel("position t (token index)")
 ax.set_title(f"cos(wpe[t], wpe[s]), first {P_show} of {P} positions")
 fig.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
 ax2.plot(offsets, by_offset, color="tab:blue", label="mean over t of cos(wpe[t], wpe[t+k])")
+ax2.plot(offsets, by_offset_centred, color="tab:green", label="the same, mean row removed")
+ax2.plot(offsets, by_offset_random, color="tab:gray", label="random N(0, 0.02) rows (the start of training)")
 ax2.axhline(0, color="gray", linewidth=0.8, linestyle=":", label="0: unrelated directions")
 ax2.set_xscale("log")
 ax2.set_ylim(min(-0.1, float(by_offset.min()) - 0.05), 1.0)  # the full scale: 1 = same direction
@@ -314,8 +359,13 @@ lesson.save(fig, args, "position_similarity")
 # * An id is nothing but the index of a row of `wte` (V × C); a position is the index of a row of
 #   `wpe` (P × C). The first activation is their sum, `ops.embedding_forward(ids, pos, wte, wpe)`,
 #   of shape (B, T, C).
-# * `wte` is also the output layer, so tokens used alike get similar rows, which cosine similarity
-#   reveals in a trained model (and not in a random one).
+# * `wte` is also the output layer, so tokens used alike get similar rows: in this model words of
+#   the same group are more alike than words of different groups (mean cosine 0.1 or more
+#   higher; the values are printed).
+# * `wpe` is far from its random start: random rows are orthogonal (|mean cos| < 0.05 at every
+#   offset) while the model's are not (> 0.1 up to offset 8); its rows share a mean row (20–60 %
+#   of a row's norm: 41 % on the embedded model), and with it removed, positions up to 8 apart
+#   are still more alike than far ones, by 0.1 or more.
 #
 # ## Exercises
 #

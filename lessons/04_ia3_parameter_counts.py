@@ -147,7 +147,7 @@ for name, row in table.items():
 # $$ \text{extra memory} = 3 \times N_\text{trainable} \times 4\ \text{bytes}. $$
 #
 # (Activations saved for the backward pass come on top for every method and depend on batch and
-# sequence length; IA³ does not shrink them.) On disk, a fine-tuned model is a full copy of the
+# sequence length: section 4.5 measures them.) On disk, a fine-tuned model is a full copy of the
 # weights, while an adapter holds only its trainable numbers.
 
 # %%
@@ -161,6 +161,12 @@ def human(n_bytes):
 
 print(f"{'model':<14} {'weights fp32':>13}   training state (gradient + Adam m, v):")
 print(f"{'':<14} {'':>13} " + " ".join(f"{m:>12}" for m in METHODS))
+gpt2_row = table["gpt2"]  # the summary's figures for GPT-2 small, as it states them
+assert round(family["gpt2"].vocab_size * family["gpt2"].n_embd / 1e6, 1) == 38.6  # wte: 38.6 M
+assert round(100 * gpt2_row["IA³"] / gpt2_row["full FT"], 3) == 0.044  # 0.044 %
+assert [round(gpt2_row[m] / gpt2_row["IA³"]) for m in ("LoRA qkv", "LoRA qkv+ff")] == [5, 12]  # about 5×, 12×
+assert round(gpt2_row["full FT"] / gpt2_row["IA³"], -1) == 2250  # about 2,250×
+assert round(3 * 4 * gpt2_row["IA³"] / 2**20, 1) == 0.6 and round(3 * 4 * gpt2_row["full FT"] / 2**30, 1) == 1.4
 for name, row in table.items():
     weights = 4 * row["full FT"]
     print(f"{name:<14} {human(weights):>13} " + " ".join(f"{human(3 * 4 * n):>12}" for n in row.values()))
@@ -192,6 +198,55 @@ print(f"PEFT folder for gpt2: {len(tensors)} tensors, {peft_numbers:,} numbers, 
 assert peft_numbers == 64_512 == table["gpt2"]["IA³ PEFT"]
 full_size = 4 * family["gpt2"].num_parameters()
 print(f"a fine-tuned GPT-2 small in fp32: {human(full_size)}, {full_size / adapters['gpt2'][1]:,.0f} times the IA³ file")
+
+# %% [markdown]
+# ## 4.5 Activations: what the forward keeps for the backward
+#
+# The forward pass keeps an *activation record* (`ForwardCache`, a `BlockCache` per block) with
+# what the backward reads. A linear layer's input is needed only for its weight gradient, so
+# the record keeps it only when the adapter trains that weight: full fine-tuning keeps the
+# inputs of `c_attn`, `attn.c_proj` and `mlp.c_fc` (the layer-norm output $a$, the merged heads
+# $y$, the layer-norm output $m$: $3C$ numbers per token and block), IA³ does not. Nor does IA³
+# keep what it scaled twice: its backward needs the unscaled keys and values and the GELU output
+# $a$ (for $\bar l = \sum \bar y \odot x$), and the attention backward the scaled $l_k \odot k$,
+# $l_v \odot v$. The record keeps the unscaled ones (views of `c_attn`'s output, kept anyway) and
+# GELU's input and $\tanh$, and the backward rebuilds $l_k \odot k$, $l_v \odot v$ and
+# $a = \tfrac12 x (1 + \tanh u)$ from them, bit for bit (`tests/test_activation_record.py`).
+# Full fine-tuning keeps $a$ as `mlp.c_proj`'s input. Counting every buffer of the record
+# (`ForwardCache.activation_nbytes`; a view counts its whole buffer, weights are left out), per
+# token and block in numbers:
+#
+# $$ \text{full FT: } 8C + 3F + 2 + H\,T, \qquad \text{IA³: } 5C + 2F + 2 + H\,T, $$
+#
+# where the common part is: two layer norms' $\hat x$ and $1/\sigma$ ($2C + 2$), the fused
+# q|k|v output ($3C$, of which the attention keeps views), the attention weights ($H\,T$ per
+# query), and GELU's input and its $\tanh$ ($2F$); $\mathrm{ln_f}$ adds $C + 1$ per token. IA³'s
+# record is exactly the bare model's (the inference record): IA³ adds no activation memory, and
+# saves $3C + F$ per token and block against full fine-tuning, about a third, measured
+# below, next to the factor of thousands it saves on the training state of 4.4.
+
+# %%
+B_act, T_act = (2, 64) if args.quick else (4, min(128, config.n_positions))
+ids = np.random.default_rng(args.seed).integers(0, config.vocab_size, (B_act, T_act))  # (B, T)
+variants = {"full FT": tinyia3.FullFineTune.of(model), "IA³": IA3.ones(model),
+            f"LoRA r={RANK} on c_attn": tinyia3.LoRA.init(model, r=RANK, alpha=2 * RANK, targets=("attn.c_attn",)),
+            "no adapter (inference)": None}
+record_bytes = {}
+for name, adapter in variants.items():
+    _, record, _ = model.forward(ids, adapter, cache=True)
+    record_bytes[name] = record.activation_nbytes(model.params.values())
+H, item = config.n_head, np.dtype(model.dtype).itemsize
+per_token = {"full FT": 8 * C + 3 * F + 2 + H * T_act, "IA³": 5 * C + 2 * F + 2 + H * T_act}
+print(f"activation record of a ({B_act}, {T_act}) batch, {np.dtype(model.dtype).name}:")
+for name, n in record_bytes.items():
+    print(f"  {name:<24} {human(n):>10}   {n / record_bytes['full FT']:.3f} of full FT")
+for name, numbers in per_token.items():  # the formula above, to the byte
+    assert record_bytes[name] == item * B_act * T_act * (L * numbers + C + 1), name
+ia3_share = record_bytes["IA³"] / record_bytes["full FT"]
+assert record_bytes["IA³"] == record_bytes["no adapter (inference)"]  # IA³ adds nothing to the record
+assert 0.6 < ia3_share < 0.75, ia3_share  # about a third less than full fine-tuning
+print(f"IA³ keeps {100 * (1 - ia3_share):.1f} % less than full fine-tuning; "
+      f"the training state of 4.4 is {table.get(this_model, table['gpt2'])['full FT'] // ia3.num_parameters:,}× smaller")
 
 # %%
 names = list(table)
@@ -231,8 +286,11 @@ lesson.save(fig, args, "trainable_parameters")
 # * Rank-8 LoRA on `c_attn` alone trains about 5× more (294,912), on `c_attn` and `mlp.c_proj`
 #   12× more (663,552); full fine-tuning about 2,250× more.
 # * With Adam, each trainable number costs three more float32 during training: about 0.6 MiB for
-#   IA³ on GPT-2 small against about 1.4 GiB for full fine-tuning. The frozen weights and the
-#   activations are needed by all three methods alike.
+#   IA³ on GPT-2 small against about 1.4 GiB for full fine-tuning. The frozen weights are needed
+#   by all three methods alike. IA³'s activation record is the bare model's, about a third
+#   smaller than full fine-tuning's (it keeps neither the $3C$ frozen layers' inputs per token
+#   and block nor the $F$-wide GELU output, which its backward rebuilds), measured to the byte
+#   in 4.5.
 #
 # ## Exercises
 #

@@ -18,15 +18,17 @@
 
 # %%
 import json
+import os
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 import tinyia3
 from tinyia3 import lesson
 from tinyia3.checkpoint import read_safetensors
 from tinyia3.gradcheck import rel_error
-from tinyia3.plots import plot_bar_panels, plot_merge_scaling
+from tinyia3.plots import plot_merge_scaling
 
 args = lesson.setup(7, "Merging")
 start = time.perf_counter()
@@ -72,6 +74,8 @@ for i in range(c.n_layer):
 changed = [name for name in model.params if merged.params[name] is not model.params[name]]
 print(f"{len(changed)} of {len(model.params)} weight arrays changed: {changed[:3]} ...")
 print("every other array is shared with the base model, not copied")
+assert sorted(changed) == sorted(f"h.{i}.{n}" for i in range(c.n_layer)
+                                 for n in ("attn.c_attn.weight", "attn.c_attn.bias", "mlp.c_proj.weight"))
 
 path = plot_merge_scaling(model.params, merged.params, 0, args.out / "merge_scaling.png")
 print(f"[figure] {path}")
@@ -98,6 +102,7 @@ for text, x in zip(texts, ids):
     print(f"{text[:42]!r:<44}{len(x):>7}{err:>19.2e}{rel_error(with_adapter, from_base):>17.2e}")
     # The two compute the same products in a different order: only rounding can differ.
     assert err <= 1e-12, f"merged logits differ from the adapter's: relative error {err:.2e}"
+    assert rel_error(with_adapter, from_base) > 1e-3  # the adapter does change the function
 print("\nmerged == model + adapter to float64 rounding; the base model alone is far from both")
 
 # %% [markdown]
@@ -105,9 +110,17 @@ print("\nmerged == model + adapter to float64 rounding; the base model alone is 
 #
 # We time the forward pass through the blocks (`model.forward`, without the LM head, which is
 # identical in all three cases) in float32, the dtype you would serve in. "With the adapter"
-# adds three element-wise multiplications per block; the merged model does exactly the work
-# of the base model. We take the best of several repeats: the minimum is the least disturbed
-# by whatever else the machine is doing.
+# adds three element-wise multiplications per block; the merged model runs the base model's
+# code on arrays of the same shapes (checked below), so it does exactly the base model's work.
+#
+# A timing on a shared machine is noisy, so we measure it as a comparison: the three variants
+# run one after another in each repeat (interleaved, so a busy moment hits all three), and each
+# repeat gives the ratios *merged / base* and *with adapter / base*. The figure shows every
+# repeat, the median and the range. What the lesson asserts is only what survives the noise:
+# the extra work of the adapter is a tiny fraction of the forward's, and the merged forward
+# costs what the base forward costs, within a factor of 1.5 either way (median over the
+# repeats). Whether the unmerged adapter is measurably slower depends on the machine: the
+# ratio is printed with its range, not asserted.
 
 # %%
 model32 = tinyia3.load_model(args.model)
@@ -115,7 +128,9 @@ ia3_32 = ia3.astype(np.float32)
 merged32 = tinyia3.merge(model32, ia3_32)
 B, T = (2, 64) if args.quick else (4, min(128, c.n_positions))
 batch = np.random.default_rng(args.seed).integers(0, c.vocab_size, (B, T))
-repeats = 10 if args.quick else 20
+repeats = 7 if args.quick else 20
+assert all(merged32.params[n].shape == w.shape and merged32.params[n].dtype == w.dtype
+           for n, w in model32.params.items())  # the merged model: the base model's arrays, new values
 runs = {
     "base model": lambda: model32.forward(batch),
     "with adapter": lambda: model32.forward(batch, ia3_32),
@@ -129,29 +144,53 @@ for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times[name].append(time.perf_counter() - t0)
-best = {name: min(t) for name, t in times.items()}
-print(f"forward of a ({B}, {T}) batch through {c.n_layer} blocks, float32, best (median) of {repeats}:")
+times = {name: 1000 * np.array(t) for name, t in times.items()}  # ms, one entry per repeat
+print(f"forward of a ({B}, {T}) batch through {c.n_layer} blocks, float32, {repeats} interleaved repeats:")
+print(f"  {'':<13} {'median':>9} {'min':>9} {'max':>9}")
 for name, t in times.items():
-    print(f"  {name:<13} {1000 * best[name]:7.2f} ms  ({1000 * np.median(t):.2f} ms)")
+    print(f"  {name:<13} {np.median(t):6.2f} ms {t.min():6.2f} ms {t.max():6.2f} ms")
+ratios = {name: times[name] / times["base model"] for name in ("with adapter", "merged")}  # per repeat
+for name, r in ratios.items():
+    print(f"  {name} / base: median {np.median(r):.3f}, range {r.min():.3f}-{r.max():.3f}")
+assert 1 / 1.5 < np.median(ratios["merged"]) < 1.5, "merged forward should cost what the base forward costs"
 t0 = time.perf_counter()
 tinyia3.merge(model32, ia3_32)
 print(f"merging itself takes {1000 * (time.perf_counter() - t0):.2f} ms, once")
 block_weights = sum(w.size for name, w in model32.params.items() if name.startswith("h."))
-print(f"the adapter's extra work: {B * T * c.n_layer * (2 * c.n_embd + c.n_inner):,} multiplications per forward, "
-      f"next to {B * T * block_weights:,} multiply-adds in the blocks' matmuls")
+extra, matmul = B * T * c.n_layer * (2 * c.n_embd + c.n_inner), B * T * block_weights
+print(f"the adapter's extra work: {extra:,} multiplications per forward, next to {matmul:,} multiply-adds "
+      f"in the blocks' matmuls ({100 * extra / matmul:.2f} %)")
+assert extra < 0.01 * matmul  # under 1 % of the arithmetic
 
-adapter_kib = 4 * ia3.num_parameters / 1024
-path = plot_bar_panels([{
-    "title": f"Forward through the blocks, ({B}, {T}) tokens",
-    "ylabel": f"time (ms, best of {repeats})",
-    "values": {name: 1000 * t for name, t in best.items()},
-}, {
-    "title": "Extra storage per task (adapter file or model copy)",
-    "ylabel": "KiB in float32 (log scale)",
-    "values": {"with adapter": adapter_kib, "merged": 4 * model32.num_parameters() / 1024},
-    "log": True,
-}], args.out / "timing.png", title=f"Inference cost of IA³: separate adapter vs merged ({args.model})")
-print(f"[figure] {path}")
+# Extra storage per task: the float32 adapter file as written, against a float32 model copy.
+adapter32_path = ia3_32.save(args.out / "adapter_float32.safetensors")
+adapter32_bytes = os.path.getsize(adapter32_path)
+model_copy_bytes = sum(w.nbytes for w in model32.params.values())
+
+fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.2), layout="constrained")
+for j, (name, t) in enumerate(times.items()):
+    ax.plot(np.full(len(t), j) + np.linspace(-0.15, 0.15, len(t)), t, ".", color="tab:gray", alpha=0.6,
+            label="one repeat" if j == 0 else None)
+    ax.errorbar(j, np.median(t), yerr=[[np.median(t) - t.min()], [t.max() - np.median(t)]], fmt="o",
+                color="tab:blue", capsize=6, label="median, min-max" if j == 0 else None)
+    ax.text(j + 0.22, np.median(t), f"{np.median(t):.1f} ms", va="center", fontsize=8)
+ax.set_xticks(range(len(times)), list(times))
+ax.set_xlim(-0.5, len(times) - 0.2)
+ax.set_ylabel("time per forward (ms)")
+ax.set_title(f"Forward through the blocks, ({B}, {T}) tokens, {repeats} interleaved repeats\n"
+             f"adapter/base {np.median(ratios['with adapter']):.2f} "
+             f"[{ratios['with adapter'].min():.2f}-{ratios['with adapter'].max():.2f}], "
+             f"merged/base {np.median(ratios['merged']):.2f} "
+             f"[{ratios['merged'].min():.2f}-{ratios['merged'].max():.2f}]", fontsize=9)
+ax.legend(fontsize=8)
+storage = {"adapter file": adapter32_bytes / 1024, "merged model copy": model_copy_bytes / 1024}
+bars = ax2.bar(list(storage), list(storage.values()), color=["tab:red", "tab:gray"])
+ax2.bar_label(bars, labels=[f"{v:,.1f} KiB" for v in storage.values()], fontsize=8)
+ax2.set_yscale("log")
+ax2.set_ylabel("KiB on disk / in memory, float32 (log scale)")
+ax2.set_title("Extra storage per task", fontsize=9)
+fig.suptitle(f"Inference cost of IA³: separate adapter vs merged ({args.model})")
+lesson.save(fig, args, "timing")
 
 # %% [markdown]
 # ## 7.5 Saving the adapter: tinyia3's file and PEFT's folder
@@ -187,8 +226,17 @@ assert all(np.array_equal(back.named()[n], v) for n, v in ia3.named().items())
 back_peft = tinyia3.IA3.load(peft, model)
 assert back_peft.l_q is None
 assert all(np.array_equal(back_peft.named()[n], v.astype(np.float32).astype(np.float64)) for n, v in ia3.named().items())
-print(f"round trips exact; {ia3.num_parameters:,} numbers = {4 * ia3.num_parameters / 1024:.1f} KiB in float32, "
-      f"vs {4 * model.num_parameters() / 2**20:.1f} MiB for the model")
+# The file holds the vectors in their own dtype: this lesson's adapter is float64 (it was made
+# for the float64 model), so its file is twice the float32 one written in 7.4.
+dtypes = {str(t.dtype) for t in read_safetensors(own)[0].values()}
+own_bytes, data_bytes = os.path.getsize(own), sum(v.nbytes for v in ia3.named().values())
+print(f"round trips exact; {ia3.num_parameters:,} numbers in {'/'.join(sorted(dtypes))}: file {own_bytes:,} bytes "
+      f"({own_bytes / 1024:.1f} KiB, of which {data_bytes:,} bytes of numbers); the float32 adapter file of 7.4: "
+      f"{adapter32_bytes:,} bytes; the float32 model: {model_copy_bytes / 2**20:.1f} MiB")
+assert dtypes == {str(ia3.dtype)} == {"float64"} and data_bytes == 8 * ia3.num_parameters
+assert data_bytes < own_bytes < data_bytes + 16_384  # the numbers and a small JSON header
+assert 4 * ia3.num_parameters < adapter32_bytes < 4 * ia3.num_parameters + 16_384
+assert adapter32_bytes < 0.01 * model_copy_bytes  # "tiny": under 1 % of a model copy
 
 # %% [markdown]
 # ## Summary
@@ -196,9 +244,12 @@ print(f"round trips exact; {ia3.num_parameters:,} numbers = {4 * ia3.num_paramet
 # * A per-channel scale next to a linear map folds into it: k and v scales into the columns
 #   (and bias) of `c_attn`, FFN scales into the rows of `mlp.c_proj`.
 # * `tinyia3.merge` returns a model that computes the same logits as model + adapter to
-#   float64 rounding, and runs exactly as fast as the base model.
-# * The adapter itself is a few KiB and can be exchanged in PEFT's format; merge only when
-#   one task is all you serve.
+#   float64 rounding, and does exactly the base model's work (the same arrays and code); its
+#   measured time is the base model's within a factor of 1.5 (median of interleaved repeats).
+#   The unmerged adapter adds under 1 % of the arithmetic; its measured ratio is printed with
+#   its range.
+# * The adapter file is under 1 % of a model copy (in float32 here: the sizes are printed) and
+#   can be exchanged in PEFT's format; merge only when one task is all you serve.
 #
 # ## Exercises
 #

@@ -147,6 +147,11 @@ for label, options in (("int8", dict(bits=8)), ("4-bit", dict(bits=4))):
     print(f"{label}: re-quantizing W + ΔW changes {changed:.1%} of block 0's c_attn codes and loses "
           f"{lost[label]:.1%} of the LoRA's effect on the logits")
 assert refused and min(shares.values()) > 0.9 and lost["4-bit"] > lost["int8"] > 0
+q4_codes = quantize_weight(w, "column", bits=4).codes  # packed two to a byte, each stored as code + 8
+nibbles = np.concatenate([q4_codes & 15, q4_codes >> 4]).astype(np.int64) - 8
+levels = {4: int(np.abs(nibbles).max()), 8: int(np.abs(q.codes).max())}
+print(f"largest code magnitude: 4-bit {levels[4]}, int8 {levels[8]}")
+assert levels == {4: 7, 8: 127}  # 7 levels on each side of zero against 127
 
 # %% [markdown]
 # So a per-channel factor can hold almost none of a LoRA update (the rest is spread over every
@@ -173,7 +178,8 @@ for name, row in table.items():
           f"{row['int8'] / row['float32']:>8.3f} {row['4-bit'] / row['float32']:>9.3f}")
 assert [round(r["float32"], 2) for r in table.values()] == [0.50, 1.42, 3.10, 6.23]  # REFERENCE.md
 assert weight_bytes(qmodel) == weight_bytes_for(c, 8) and weight_bytes(model) == weight_bytes_for(c, None)
-assert all(0.25 < r["int8"] / r["float32"] < 0.26 and 0.14 < r["4-bit"] / r["float32"] < 0.19 for r in table.values())
+assert all(0.25 < r["int8"] / r["float32"] < 0.26 and 0.145 <= r["4-bit"] / r["float32"] < 0.185
+           for r in table.values())  # "a quarter", "0.15 to 0.18"
 fig_path = plot_bar_panels([{"title": name, "ylabel": "GB of weights", "values": row} for name, row in table.items()],
                            args.out / "memory_table.png", title="GPT-2's weights in float32, int8 and 4-bit (from the configs)")
 print(f"[figure] {fig_path}")
@@ -353,7 +359,8 @@ assert abs(combined["weighted_sum 1, 1 (PEFT)"]["mean_l_ff"] - 2.0) < 0.1
 #   mlp.c_proj per input row) and merging is a multiplication of scales: every code stays bit
 #   for bit, and the merged model is the unmerged one to float rounding.
 # * A LoRA update changes each weight by its own amount; no scale holds it, and rounding
-#   W + ΔW back to codes loses part of it (most of it at 4 bits).
+#   W + ΔW back to codes loses part of it, more at 4 bits (how much depends on the update: the
+#   figures are printed in 10.2).
 # * int8 weights are a quarter of float32 (plus the scales), 4-bit 0.15 to 0.18 (half a byte and a
 #   scale per 64 weights, wte in int8); a training step also holds its activations, which
 #   quantization does not shrink.

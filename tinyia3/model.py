@@ -97,38 +97,40 @@ class ForwardCache:
     blocks: list[BlockCache] = field(default_factory=list)
     ln_f: ops.LayerNormCache | None = None
 
-    def activation_bytes(self) -> int:
-        """Bytes of the activations this record keeps alive: each distinct buffer once (a view
-        counts as its base array), not counting what the adapter put in (`sites`: weights and
-        vectors that exist anyway) nor the frozen weights the caches refer to."""
-        weights = [[b.c_attn.w, b.attn_c_proj.w, b.c_fc.w, b.mlp_c_proj.w, b.ln_1.g, b.ln_2.g] for b in self.blocks]
-        exclude = {id(_base(a)) for a in _arrays((self.sites, weights, self.ln_f.g if self.ln_f else None))}
-        seen = {}
-        for a in _arrays((self.blocks, self.ln_f)):
-            base = _base(a)
-            if id(base) not in exclude:
-                seen[id(base)] = base.nbytes
-        return sum(seen.values())
+    def activation_nbytes(self, weights=()) -> int:
+        """Bytes of the activations the blocks and ln_f keep for the backward, each buffer once.
+
+        A view (q of the fused qkv, a head split) keeps its whole buffer alive, so the buffer is
+        what is counted. Weights are not activations: the frozen weights the caches refer to,
+        the adapter's own values (self.sites) and any `weights` given (e.g. model.params.values())
+        are left out, with every view of them."""
+        frozen = [[b.c_attn.w, b.attn_c_proj.w, b.c_fc.w, b.mlp_c_proj.w, b.ln_1.g, b.ln_2.g] for b in self.blocks]
+        excluded = {id(_buffer(a)) for a in _arrays([list(weights), self.sites, frozen,
+                                                     self.ln_f.g if self.ln_f else None])}
+        buffers = {id(b): b for b in map(_buffer, _arrays([self.blocks, self.ln_f])) if id(b) not in excluded}
+        return sum(b.nbytes for b in buffers.values())
 
 
-def _base(a: np.ndarray) -> np.ndarray:
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    return a
-
-
-def _arrays(obj):
-    """Every ndarray inside nested tuples, lists, dicts, caches (GeluScaleCache: its GELU cache)."""
-    if isinstance(obj, np.ndarray):
-        yield obj
-    elif isinstance(obj, ops.GeluScaleCache):
-        yield from _arrays((obj.gelu, obj.l))
-    elif isinstance(obj, dict):
-        for value in obj.values():
+def _arrays(tree):
+    """Every NumPy array in nested tuples, lists and dicts (caches are NamedTuples; a
+    GeluScaleCache holds its GELU cache and l)."""
+    if isinstance(tree, np.ndarray):
+        yield tree
+    elif isinstance(tree, ops.GeluScaleCache):
+        yield from _arrays((tree.gelu, tree.l))
+    elif isinstance(tree, dict):
+        for value in tree.values():
             yield from _arrays(value)
-    elif isinstance(obj, (tuple, list)):  # NamedTuple caches, Sites, lists of blocks
-        for value in obj:
+    elif isinstance(tree, (tuple, list)):
+        for value in tree:
             yield from _arrays(value)
+
+
+def _buffer(array: np.ndarray) -> np.ndarray:
+    """The array that owns the memory a view looks at."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
 
 
 class GPT2:
@@ -171,8 +173,9 @@ class GPT2:
         self.sites(adapter) prepared.
         The record keeps a linear layer's input only when the adapter trains that weight (LoRA
         caches its own input), and no copy of what IA³ scaled (rebuilt in the backward): an IA³
-        record is byte for byte the bare model's, 0.68× full fine-tuning's on GPT-2 small at
-        2 × 128 (ForwardCache.activation_bytes; tests/test_activation_record.py).
+        record is byte for byte the bare model's, 5C + 2F + 2 + H·T numbers per token and block
+        against full fine-tuning's 8C + 3F + 2 + H·T (0.68× on GPT-2 small at 2 × 128; lesson 4.5,
+        ForwardCache.activation_nbytes, tests/test_activation_record.py).
         Returns hidden (B, T, C), the ForwardCache (None unless cache=True) and, unless cache=True,
         the per-block (k, v) after IA³ scaling, (B, H, T_past + T, D) each, for a KV cache.
         `past`: those (k, v) from earlier calls; ids then holds only the new tokens.
