@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import textwrap
 
 from ..errors import ArgumentError, ArgumentTypeError, require
 from . import (backward, counts, data_quality, forward, lens, lora_backward, merging, mixed_batches, tokens,
@@ -50,4 +51,5 @@ def hint_text(name: str, tier: int = 1) -> str:
             f"a number from 1 to {n} (it has {n} hints)", tier, f"Start with `tinyia3 check {name} --hint`.")
     follow = (f"Next: `tinyia3 check {name} --hint {tier + 1}`." if tier < n else
               f"That was the last hint. `tinyia3 check {name} --solution` names the reference function.")
-    return f"{name}, hint {tier} of {n}:\n  {ex.hints[tier - 1]}\n{follow}"
+    body = textwrap.fill(ex.hints[tier - 1], 100, initial_indent="  ", subsequent_indent="  ")
+    return f"{name}, hint {tier} of {n}:\n{body}\n{follow}"
