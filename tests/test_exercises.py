@@ -410,8 +410,9 @@ def test_a_count_returned_as_a_float_is_refused_by_name(tmp_path, capsys):
     assert "ia3 should be a whole number (an int); you returned float" in capsys.readouterr().out
 
 
-def test_a_merge_that_edits_the_model_in_place_is_named(tmp_path, capsys):
-    path = write(tmp_path, "merge", """
+def write_merge(tmp_path, loop_body):
+    """A student's merge whose loop over the blocks has this body (s: c_attn's column scales)."""
+    return write(tmp_path, "merge", """
         import numpy as np
         import tinyia3
         def merge(model, ia3):
@@ -419,10 +420,16 @@ def test_a_merge_that_edits_the_model_in_place_is_named(tmp_path, capsys):
             params = dict(model.params)
             for i in range(model.config.n_layer):
                 s = np.concatenate([np.ones(C), ia3.l_k[i], ia3.l_v[i]])
-                params[f"h.{i}.attn.c_attn.weight"] *= s
-                params[f"h.{i}.attn.c_attn.bias"] *= s
-                params[f"h.{i}.mlp.c_proj.weight"] *= ia3.l_ff[i][:, None]
+    """ + textwrap.indent(textwrap.dedent(loop_body), " " * 16) + """
             return tinyia3.GPT2(model.config, params, name=model.name)
+    """)
+
+
+def test_a_merge_that_edits_the_model_in_place_is_named(tmp_path, capsys):
+    path = write_merge(tmp_path, """
+        params[f"h.{i}.attn.c_attn.weight"] *= s
+        params[f"h.{i}.attn.c_attn.bias"] *= s
+        params[f"h.{i}.mlp.c_proj.weight"] *= ia3.l_ff[i][:, None]
     """)
     assert main(["check", "merge", "--file", path]) == 1
     out = capsys.readouterr().out
@@ -430,17 +437,9 @@ def test_a_merge_that_edits_the_model_in_place_is_named(tmp_path, capsys):
 
 
 def test_a_merge_that_forgets_the_bias_is_named(tmp_path, capsys):
-    path = write(tmp_path, "merge", """
-        import numpy as np
-        import tinyia3
-        def merge(model, ia3):
-            C = model.config.n_embd
-            params = dict(model.params)
-            for i in range(model.config.n_layer):
-                s = np.concatenate([np.ones(C), ia3.l_k[i], ia3.l_v[i]])
-                params[f"h.{i}.attn.c_attn.weight"] = params[f"h.{i}.attn.c_attn.weight"] * s
-                params[f"h.{i}.mlp.c_proj.weight"] = params[f"h.{i}.mlp.c_proj.weight"] * ia3.l_ff[i][:, None]
-            return tinyia3.GPT2(model.config, params, name=model.name)
+    path = write_merge(tmp_path, """
+        params[f"h.{i}.attn.c_attn.weight"] = params[f"h.{i}.attn.c_attn.weight"] * s
+        params[f"h.{i}.mlp.c_proj.weight"] = params[f"h.{i}.mlp.c_proj.weight"] * ia3.l_ff[i][:, None]
     """)
     assert main(["check", "merge", "--file", path]) == 1
     out = capsys.readouterr().out
@@ -448,17 +447,9 @@ def test_a_merge_that_forgets_the_bias_is_named(tmp_path, capsys):
 
 
 def test_an_unknown_wrong_merge_names_the_weight(tmp_path, capsys):
-    path = write(tmp_path, "merge", """
-        import numpy as np
-        import tinyia3
-        def merge(model, ia3):
-            C = model.config.n_embd
-            params = dict(model.params)
-            for i in range(model.config.n_layer):
-                s = np.concatenate([np.ones(C), ia3.l_k[i], ia3.l_v[i]])
-                for part in ("weight", "bias"):
-                    params[f"h.{i}.attn.c_attn.{part}"] = params[f"h.{i}.attn.c_attn.{part}"] * s
-            return tinyia3.GPT2(model.config, params, name=model.name)
+    path = write_merge(tmp_path, """
+        for part in ("weight", "bias"):
+            params[f"h.{i}.attn.c_attn.{part}"] = params[f"h.{i}.attn.c_attn.{part}"] * s
     """)
     assert main(["check", "merge", "--file", path]) == 1
     assert "h.0.mlp.c_proj.weight is unchanged" in capsys.readouterr().out
