@@ -255,11 +255,53 @@ def lesson_5_training():
         run("names_ln", nt, nh, steps=100, batch_size=8, lr=3e-2, terms=("ln",))
 
 
+def lesson_5_margins():
+    """05.2: the mean margin β(' man') − β(' city') of held-out men and of cities, per T-Few term."""
+    from tinyia3.data import mc_batch
+    from tinyia3.losses import choice_scores
+    model = tinyia3.load_model("embedded"); tok = tinyia3.load_tokenizer("embedded"); c = model.config
+    D = lesson.ROOT / "data" / "datasets"
+    nt = load_dataset(D / "bible_names_train.jsonl", tok, c.n_positions)
+    nh = load_dataset(D / "bible_names_heldout.jsonl", tok, c.n_positions)
+    batch = mc_batch(nh.examples)
+    E = len(batch.labels)
+    out = Path(tempfile.mkdtemp())
+    for terms in (None, ("lm",), ("ln",), ("lm", "ul", "ln")):
+        if terms is None:
+            ia3 = None
+        else:
+            train(model, nt, nh, out / "_".join(terms), TrainConfig(steps=100, batch_size=8, lr=3e-2, terms=terms,
+                  save_every=100, eval_every=100), progress=False, overwrite=True, log=lambda s: None)
+            ia3 = tinyia3.IA3.load(out / "_".join(terms) / "adapter.safetensors", model)
+        beta = choice_scores(model, ia3, batch).reshape(E, 2)
+        margin = beta[:, 0] - beta[:, 1]
+        men, cities = margin[batch.labels == 0], margin[batch.labels == 1]
+        print(f"05.2 terms {terms}: mean margin men {men.mean():+.3f}, cities {cities.mean():+.3f}, "
+              f"gap {men.mean() - cities.mean():.3f}, answered ' man' {100 * np.mean(margin > 0):.0f} %", flush=True)
+
+
+def lesson_8():
+    s = GPT2Config()
+    ia, full = tinyia3.IA3.ones(s).num_parameters, s.num_parameters()
+    with tempfile.TemporaryDirectory() as d:
+        size = os.path.getsize(tinyia3.IA3.ones(s).save(os.path.join(d, "a.safetensors")))
+    print(f"08.3 GPT-2 small: trainable IA3 {ia:,} / full {full:,}; Adam m+v float32 {8 * ia:,} B / {8 * full:,} B "
+          f"({8 * full / 2**20:.1f} MiB); stored: IA3 file {size:,} B / full float32 weights {4 * full:,} B")
+    enc, dec = 24 * (2048 + 2048 + 5120), 24 * (4 * 2048 + 5120)  # T0-3B = T5-XL: d_model 2048, heads x d_kv 2048, d_ff 5120
+    print(f"08.3 T0-3B IA3: encoder {enc:,} + decoder {dec:,} = {enc + dec:,} (the paper: 540K)")
+    emb = GPT2Config(vocab_size=50257, n_positions=256, n_embd=192, n_layer=6, n_head=6)
+    wte = emb.vocab_size * emb.n_embd
+    print(f"08.1 embedded: wte {wte:,} of {emb.num_parameters():,} weights = {100 * wte / emb.num_parameters():.1f} % of "
+          f"full fine-tuning's Adam memory ({8 * wte / 2**20:.1f} of {8 * emb.num_parameters() / 2**20:.1f} MiB)")
+
+
 if __name__ == "__main__":
     if "--training" in sys.argv[1:]:
         lesson_5_training()
+        lesson_5_margins()
     else:
         lesson_1()
         lesson_2()
         lessons_3_and_4()
         lessons_7_9_10()
+        lesson_8()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import ops
 from ..gradcheck import numerical_vjp
 from .spec import Case, Exercise, Mistake

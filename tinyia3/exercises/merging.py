@@ -4,7 +4,6 @@ tinyia3.ia3.merge, and a wrong merge is compared with the common wrong merges, r
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 

@@ -23,7 +23,7 @@ def _adam_cases(rng):
     m, v = 0.1 * rng.standard_normal(N), 0.1 * rng.random(N) ** 2
     return [Case(f"l ({N},) = 1 + 0.1·N(0, 1), a random gradient, m and v after 4 steps, step t = 5, "
                  "lr 1e-2, float64", (l, grad, m, v, 5)),
-            Case(f"the first step, t = 1, from m = v = 0, lr 3e-3, float64",
+            Case("the first step, t = 1, from m = v = 0, lr 3e-3, float64",
                  (l, grad, np.zeros(N), np.zeros(N), 1), {"lr": 3e-3})]
 
 
