@@ -238,6 +238,7 @@ def lesson_5_training():
     nt = load_dataset(D / "bible_names_train.jsonl", tok, c.n_positions)
     nh = load_dataset(D / "bible_names_heldout.jsonl", tok, c.n_positions)
     out = Path(tempfile.mkdtemp())
+
     def run(name, data, ev, **kw):
         t0 = time.perf_counter()
         h = train(model, data, ev, out / name, TrainConfig(save_every=kw["steps"], eval_every=max(1, kw["steps"] // 4), **kw), progress=False, overwrite=True)
@@ -245,14 +246,25 @@ def lesson_5_training():
         dev = max(float(np.abs(v - 1).max()) for v in a.named().values())
         print(f"{name}: {kw} before {h[0]['eval']} after {h[-1]['eval']} max|l-1| {dev:.4f} ({time.perf_counter()-t0:.0f} s)", flush=True)
         return a
-    if True:  # 05.1
-        run("s3e-3", st, se, steps=30, batch_size=8, lr=3e-3)
-        run("s3e-2x4", st, se, steps=120, batch_size=8, lr=3e-2)
-    if True:  # 05.2, 05.3
-        names = run("names", nt, nh, steps=100, batch_size=8, lr=3e-2)
-        print("05.3 support eval: bare", evaluate(model, None, se), "with names adapter", evaluate(model, names, se), flush=True)
-        run("names_lm", nt, nh, steps=100, batch_size=8, lr=3e-2, terms=("lm",))
-        run("names_ln", nt, nh, steps=100, batch_size=8, lr=3e-2, terms=("ln",))
+    adapters = {"3e-3 x 30": run("s3e-3x1", st, se, steps=30, batch_size=8, lr=3e-3),  # 05.1
+                "3e-2 x 120": run("s3e-2x4", st, se, steps=120, batch_size=8, lr=3e-2)}
+    greedy_greeting(model, tok, adapters)
+    names = run("names", nt, nh, steps=100, batch_size=8, lr=3e-2)  # 05.3
+    print("05.3 support eval: bare", evaluate(model, None, se), "with names adapter", evaluate(model, names, se), flush=True)
+
+def greedy_greeting(model, tok, adapters):
+    """05.1: how many greedy replies to the held-out prompts that give a name start with ' Hi <name>,'."""
+    import re
+    rows = [json.loads(line) for line in open(ROOT / "data" / "datasets" / "support_desk_heldout.jsonl")][:32]
+    for label, a in adapters.items():
+        hits = named = 0
+        for r in rows:
+            who = re.search(r"this is (\w+)", r["prompt"])
+            out = tinyia3.generate(model, tok, r["prompt"], max_new_tokens=4, temperature=0, adapter=a)
+            named += bool(who)
+            hits += bool(who) and out.startswith(f" Hi {who.group(1)},")
+        print(f"05.1 {label}: greedy reply starts with ' Hi <name>,' on {hits} of the {named} held-out prompts "
+              f"(of the first {len(rows)}) that give a name", flush=True)
 
 
 def lesson_5_margins():
