@@ -289,7 +289,8 @@ def lesson_5_margins():
         margin = beta[:, 0] - beta[:, 1]
         men, cities = margin[batch.labels == 0], margin[batch.labels == 1]
         print(f"05.2 terms {terms}: mean margin men {men.mean():+.3f}, cities {cities.mean():+.3f}, "
-              f"gap {men.mean() - cities.mean():.3f}, answered ' man' {100 * np.mean(margin > 0):.0f} %", flush=True)
+              f"gap {men.mean() - cities.mean():.3f}, answered ' man' {100 * np.mean(margin > 0):.0f} %, "
+              f"held-out accuracy {evaluate(model, ia3, nh)['accuracy']:.4f}", flush=True)
 
 
 def lesson_8():
