@@ -11,7 +11,7 @@ from .. import ops
 from ..config import GPT2Config
 from ..gradcheck import numerical_vjp
 from ..model import GPT2, BlockCache, block_forward, init_params
-from .spec import Case, Exercise, Mistake
+from .spec import Case, Exercise, Mistake, finite_differences
 
 SQRT_2_OVER_PI, GELU_C = math.sqrt(2.0 / math.pi), 0.044715
 
@@ -40,9 +40,8 @@ def _gelu_cases(rng):
     x = 2.0 * rng.standard_normal((2, 3, 8))  # both tails of GELU matter
     dout = rng.standard_normal(x.shape)
     _, cache = ops.gelu_forward(x)
-    xf = x.copy()  # finite differences nudge their own copy; the cache keeps x
-    numeric = numerical_vjp(lambda: ops.gelu_forward(xf, cache=False)[0], xf, dout)
-    return [Case(f"x {x.shape} = 2·N(0, 1), random dout, float64", (dout, cache), {}, {"dx": numeric})]
+    numeric = finite_differences(lambda x: ops.gelu_forward(x, cache=False)[0], {"dx": x}, dout)
+    return [Case(f"x {x.shape} = 2·N(0, 1), random dout, float64", (dout, cache), {}, numeric)]
 
 
 def _gelu(dout, cache, chain=True, product=True, tanh_prime=True, cubic=True, k=True):
@@ -74,9 +73,8 @@ def _ia3_scale_cases(rng):
         l = 1.0 + 0.5 * rng.standard_normal(shape[-1])  # away from 1, where `dx = dout` looks right
         dout = rng.standard_normal(shape)
         _, cache = ops.ia3_scale_forward(x, l)
-        xf, lf = x.copy(), l.copy()
-        numeric = {"dx": numerical_vjp(lambda: ops.ia3_scale_forward(xf, lf, cache=False)[0], xf, dout),
-                   "dl": numerical_vjp(lambda: ops.ia3_scale_forward(xf, lf, cache=False)[0], lf, dout)}
+        numeric = finite_differences(lambda x, l: ops.ia3_scale_forward(x, l, cache=False)[0],
+                                     {"dx": x, "dl": l}, dout)
         cases.append(Case(f"x {shape}, l = 1 + 0.5·N(0, 1) of shape ({shape[-1]},), random dout, float64",
                           (dout, cache), {}, numeric))
     return cases
@@ -116,10 +114,9 @@ def _layer_norm_cases(rng):
         b = 0.1 * rng.standard_normal(C)
         dout = rng.standard_normal(shape)
         _, cache = ops.layer_norm_forward(x, g, b, 1e-5)
-        xf = x.copy()
-        numeric = numerical_vjp(lambda: ops.layer_norm_forward(xf, g, b, 1e-5, cache=False)[0], xf, dout)
+        numeric = finite_differences(lambda x: ops.layer_norm_forward(x, g, b, 1e-5, cache=False)[0], {"dx": x}, dout)
         cases.append(Case(f"x {shape} = 0.5 + 2·N(0, 1), g = 1 + 0.5·N(0, 1), eps 1e-5, random dout, float64",
-                          (dout, cache), {}, {"dx": numeric}))
+                          (dout, cache), {}, numeric))
     return cases
 
 
@@ -171,13 +168,8 @@ def _attention_cases(rng):
         allowed = ops.attention_mask(mask, T, T)
         dy = rng.standard_normal((B, H, T, D))
         _, cache = ops.attention_forward(q, k, v, allowed)
-        qf, kf, vf = q.copy(), k.copy(), v.copy()
-
-        def f():
-            return ops.attention_forward(qf, kf, vf, allowed, cache=False)[0]
-
-        numeric = {"dq": numerical_vjp(f, qf, dy) if need_dq else None,
-                   "dk": numerical_vjp(f, kf, dy), "dv": numerical_vjp(f, vf, dy)}
+        numeric = finite_differences(lambda q, k, v: ops.attention_forward(q, k, v, allowed, cache=False)[0],
+                                     {"dq": q, "dk": k, "dv": v}, dy, skip=() if need_dq else ("dq",))
         what = (f"q, k, v ({B}, {H}, {T}, {D}), causal mask{' with a left-padded row' if padded else ''}, "
                 f"random dy, need_dq={need_dq}, float64")
         cases.append(Case(what, (dy, cache), {"need_dq": need_dq}, numeric))

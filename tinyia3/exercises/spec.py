@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..gradcheck import numerical_vjp
 from ..paths import EXERCISES_DIR
 
 
@@ -23,6 +24,20 @@ class Case:
     args: tuple
     kwargs: dict = field(default_factory=dict)
     numeric: dict | None = None
+
+
+def finite_differences(forward, inputs: dict, dout, skip=()) -> dict:
+    """{output name: float64 central-difference VJP of forward(*inputs) with dout, or None if skipped}.
+
+    inputs: {output name: array}, in forward's argument order, e.g. {"dq": q, "dk": k, "dv": v};
+    forward returns the op's output. The differences nudge copies, so the caches keep the inputs.
+    """
+    copies = {name: a.copy() for name, a in inputs.items()}
+
+    def f():
+        return forward(*copies.values())
+
+    return {name: None if name in skip else numerical_vjp(f, x, dout) for name, x in copies.items()}
 
 
 @dataclass(frozen=True)
