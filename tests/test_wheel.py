@@ -64,5 +64,7 @@ def test_the_wheel_runs_from_an_empty_folder(tmp_path):
     assert (empty / "class" / "exercises" / "layer_norm_backward.py").is_file()
     check = _run([tinyia3, "check", "layer_norm_backward"], empty / "class", env, code=1)  # a stub is unfinished
     assert "checking:  exercises/layer_norm_backward.py" in check and "not done yet" in check
+    table = _run([tinyia3, "check", "--all", "class"], empty, env, code=1)  # one student: the copied stubs
+    assert "1 students" in table and table.count(" todo") >= 15 and "tinyia3/exercises/" not in table
     lesson = _run([python, "04_ia3_parameter_counts.py", "--quick"], empty / "class", env)
     assert "[figure]" in lesson and list((empty / "class" / "out" / "lessons" / "04").glob("*.png"))

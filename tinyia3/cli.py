@@ -285,9 +285,19 @@ def cmd_check(args) -> int:
     if args.list:
         print(exercises.list_text())
         return 0
+    if args.all is not None:
+        if args.name or args.file or args.solution or args.hint:
+            raise ArgumentError("--all DIR checks every exercise of every student in DIR: give no exercise name, "
+                                "--file, --solution or --hint with it.")
+        result = exercises.check_all(args.all, seed=args.seed)
+        print(result.text())
+        return 0 if result.all_passed else 1
     if not args.name:
         raise ArgumentError("name the exercise to check, e.g. `tinyia3 check layer_norm_backward`. "
                          f"The exercises are: {', '.join(exercises.EXERCISES)} (`tinyia3 check --list`).")
+    if args.hint:
+        print(exercises.hint_text(args.name, args.hint))
+        return 0
     if args.solution and args.file:
         raise ArgumentError("--solution checks the package's own function and --file checks your file: "
                          "use one of them.")
@@ -478,17 +488,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by-register", help='held-out loss before/after per group of a {"text", "register"} .jsonl')
     p.set_defaults(run=cmd_compare)
 
-    p = sub.add_parser("check", help="check an exercise: tinyia3 check NAME (--list shows them)",
+    p = sub.add_parser("check", help="check an exercise: tinyia3 check NAME (--list shows them, --all DIR a class)",
                        description="Check your solution of an exercise (./NAME.py or ./exercises/NAME.py, else "
                                    "--file, else the shipped stub in lessons/exercises/): shapes, "
-                                   "float64 finite differences and the package's own function. Exits with "
-                                   "status 0 when it passes and 1 when it does not.")
+                                   "float64 finite differences and the package's own function, naming the "
+                                   "mistake when it is a common one. Exits with status 0 when it passes and 1 "
+                                   "when it does not.")
     p.add_argument("name", nargs="?", help="the exercise, e.g. layer_norm_backward (see --list)")
     p.add_argument("--list", action="store_true", help="list the exercises with their lesson, minutes and goal")
     p.add_argument("--solution", action="store_true",
                    help="check the package's own function instead, to see what passing looks like")
     p.add_argument("--file", help="check this file (default: ./NAME.py, else ./exercises/NAME.py as "
                                   "`tinyia3 lessons` copies it, else the shipped stub)")
+    p.add_argument("--hint", type=positive_int, nargs="?", const=1, metavar="N",
+                   help="show hint N of the exercise (default 1; `--list` says how many each has) instead of checking")
+    p.add_argument("--all", metavar="DIR",
+                   help="check every exercise of every student: DIR/<student>/NAME.py or "
+                        "DIR/<student>/exercises/NAME.py (or DIR is one student's folder); prints a class table. "
+                        "Exit status 0 when every cell passes, 1 otherwise, 2 when DIR holds no exercise")
     p.add_argument("--seed", type=natural_int, default=0, help="random seed for the test inputs (default 0)")
     p.set_defaults(run=cmd_check)
 

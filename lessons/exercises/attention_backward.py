@@ -6,17 +6,13 @@ The core of causal self-attention, per batch row b and head (all heads at once w
     att    = softmax(scores)             (B, H, T, T)    over the last axis (the keys); masked → exactly 0
     y      = att v                       (B, H, T, D)
 
-Write the backward: given dy = ∂loss/∂y, return dq, dk, dv. In reverse order:
+Write the backward: given dy = ∂loss/∂y, return dq, dk, dv. Go in reverse order through the
+three lines: the product with v, the softmax (derive its vector-Jacobian product for one row:
+every score of a row moves every weight of that row), then the scaled product of q and k.
+Write the shape of every gradient as you go.
 
-    dv      = attᵀ dy                                     (transpose the last two axes)
-    datt    = dy vᵀ
-    dscores = att ⊙ (datt − Σ_j att_j · datt_j)            softmax's backward, row by row
-              then times 1/sqrt(D)                         the scale of the scores
-    dq      = dscores k                                   (only when need_dq is True; else None)
-    dk      = dscoresᵀ q
-
-Masked entries have att = 0 exactly, so they get no gradient without any further masking.
-A query with no allowed key at all (a left-padding position) has a row of zeros in att.
+Masked entries have att = 0 exactly: see what that does to their gradient before adding any
+masking. A query with no allowed key at all (a left-padding position) has a row of zeros in att.
 
 Inputs
     dy       (B, H, T, D) float    ∂loss/∂y
@@ -27,14 +23,12 @@ Inputs
 Returns
     dq, dk, dv   each (B, H, T, D) float  (dq is None when need_dq is False)
 
-Hints
-  * Lesson 3. Do layer_norm_backward first: the softmax's backward has the same
-    "subtract a weighted mean" shape.
+Notes
+  * Do layer_norm_backward first: the softmax's backward has a similar shape.
   * x.swapaxes(-1, -2) transposes the last two axes of a 4-D array; x.T would reverse all four.
-  * For softmax, da_i affects ds_j through every a in the row: ds = a ⊙ (da − (a · da) summed
-    over the row, keepdims=True).
 
 Check your answer:     tinyia3 check attention_backward
+Stuck?                 tinyia3 check attention_backward --hint      (4 tiers: --hint 2, --hint 3, ...)
 See a passing run:     tinyia3 check attention_backward --solution
 """
 

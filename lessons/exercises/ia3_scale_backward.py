@@ -6,12 +6,9 @@ learned scale l[n], shared by all tokens.
 
     out[..., n] = l[n] · x[..., n]          (out = l ⊙ x, l broadcast over the leading axes)
 
-Write its backward: both gradients, for the input and for the scale.
-
-    dx[..., n] = dout[..., n] · l[n]
-    dl[n]      = Σ over every leading index (all sequences, all tokens) of dout[..., n] · x[..., n]
-
-l is used by every token, so its gradient adds up every token's share.
+Write its backward: both gradients, dx for the input and dl for the scale, given
+dout = ∂loss/∂out. Derive each from one entry of out; then ask how many entries of out one l[n]
+touches.
 
 Inputs
     dout   (..., N) float    ∂loss/∂out; in the model (B, T, N), but any number of leading axes
@@ -20,14 +17,15 @@ Returns
     dx     (..., N) float    ∂loss/∂x, same shape as x
     dl     (N,)     float    ∂loss/∂l, one number per channel
 
-Hints
+Notes
   * Lesson 3 (the backward pass) and lesson 6 (what the scales do: below 1 inhibits a
     channel, above 1 amplifies it).
-  * At l = 1, the paper's initialisation, `dx = dout` looks right. The checker uses l away
-    from 1 so that this mistake shows.
-  * Sum over every axis but the last, whatever their number: `a.reshape(-1, N).sum(axis=0)`.
+  * At l = 1, the paper's initialisation, some wrong answers look right. The checker uses l
+    away from 1 so that they show.
+  * The checker tries a 3-D and a 2-D input: do not assume the number of leading axes.
 
 Check your answer:     tinyia3 check ia3_scale_backward
+Stuck?                 tinyia3 check ia3_scale_backward --hint      (4 tiers: --hint 2, --hint 3, ...)
 See a passing run:     tinyia3 check ia3_scale_backward --solution
 """
 

@@ -8,13 +8,8 @@ Inside one block, IA³'s l_ff rescales the feed-forward hidden activation (Liu e
     out = x_mid + h W2 + b2                    (B, T, C)    mlp.c_proj, plus the residual
 
 Given dx = ∂loss/∂out at the block's output, compute ∂loss/∂l_ff. Follow the graph back from
-out to l_ff, one op at a time:
-
-    ∂loss/∂(h W2 + b2) = dx                   the residual adds; the gradient passes unchanged
-    dh      = dx W2ᵀ                           (B, T, F)    mlp.c_proj's input gradient
-    dl_ff[f] = Σ_{b,t} dh[b,t,f] · a[b,t,f]    (F,)         the IA³ scale's backward, summed over tokens
-
-Nothing before l_ff (GELU, c_fc, ln_2, the attention) is needed: the gradient stops at l_ff.
+out to l_ff, one op at a time (the residual, mlp.c_proj, the scale), writing the shape of
+each gradient. Decide which part of the block you do NOT need to go through.
 
 Inputs
     dx     (B, T, C) float        ∂loss/∂(block output), a random upstream gradient in the check
@@ -25,14 +20,13 @@ Inputs
 Returns
     dl_ff  (F,) float             ∂loss/∂l_ff for this block
 
-Hints
+Notes
   * Do ia3_scale_backward first; then read tinyia3/model.py: BlockCache lists every cached
     activation by name, and block_backward runs the block's lines in reverse.
   * GPT-2 stores weights as (in, out) (its Conv1D), so c_proj is h @ W2 with W2 (F, C).
-  * The caches are NamedTuples: bc.sites["l_ff"].x is a. Why is a, not h = l_ff ⊙ a,
-    the factor ∂h/∂l_ff?
 
 Check your answer:     tinyia3 check l_ff_gradient
+Stuck?                 tinyia3 check l_ff_gradient --hint      (4 tiers: --hint 2, --hint 3, ...)
 See a passing run:     tinyia3 check l_ff_gradient --solution
 """
 

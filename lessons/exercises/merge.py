@@ -5,15 +5,14 @@ multiplies the output of a linear layer or the input of one, so it can be folded
 layer's weights once, before inference (Liu et al. 2022, §3.3). GPT-2 stores weights as
 (in, out) (its Conv1D): a linear layer is x @ W + b.
 
-    keys, values:  l ⊙ (x W + b) = x (W diag(l)) + l ⊙ b
+    keys, values:  k = l_k ⊙ (x W_k + b_k),  v = l_v ⊙ (x W_v + b_v)
         attn.c_attn computes q | k | v side by side: W (C, 3C), b (3C,). Columns [0:C] are the
-        queries (not scaled in the paper), [C:2C] the keys (× l_k), [2C:3C] the values (× l_v).
-        Scale those columns of the weight AND those entries of the bias.
-    feed-forward:  (l_ff ⊙ h) W2 + b2 = h (diag(l_ff) W2) + b2
-        mlp.c_proj: W2 (F, C). Scale its ROWS by l_ff; its bias b2 stays as it is.
+        queries (not scaled in the paper), [C:2C] the keys, [2C:3C] the values.
+    feed-forward:  out = (l_ff ⊙ h) W2 + b2,     mlp.c_proj: W2 (F, C), b2 (C,)
 
-Every other weight is unchanged. The merged model, run WITHOUT an adapter, must compute exactly
-what the original computes WITH it.
+Write each as a product with diag(l) and work out which weights (and which of their rows or
+columns, and which biases) absorb it. Every other weight is unchanged. The merged model, run
+WITHOUT an adapter, must compute exactly what the original computes WITH it.
 
 Inputs
     model  tinyia3.GPT2     model.params: {name: array}, names like "h.0.attn.c_attn.weight";
@@ -25,16 +24,15 @@ Returns
         tinyia3.GPT2(model.config, params, source=model.source + " + merged IA³", name=model.name)
     The original model and the adapter must not change.
 
-Hints
-  * Lesson 7; lesson 6 shows what the scales do. Re-read tinyia3/ia3.py's docstring.
+Notes
+  * Lesson 7; lesson 6 shows what the scales do.
   * `params = dict(model.params)` copies the dict but not the arrays: replace entries with new
     arrays (`params[k] = model.params[k] * s`), never `params[k] *= s`.
-  * A vector multiplies columns when broadcast on the last axis (W * s, s of shape (3C,)) and
-    rows when given a new last axis (W2 * l[:, None]).
   * Extension, not checked: adapters imported from PEFT may carry l_q (ia3.l_q, not None) for
     the query columns.
 
 Check your answer:     tinyia3 check merge
+Stuck?                 tinyia3 check merge --hint      (4 tiers: --hint 2, --hint 3, ...)
 See a passing run:     tinyia3 check merge --solution
 """
 
