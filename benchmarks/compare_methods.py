@@ -131,9 +131,11 @@ def cost_one(job: dict) -> dict:
             "optimizer_bytes": sum(a.nbytes for a in (*opt.m.values(), *opt.v.values()))}  # Adam's m and v
 
 
-def _in_process(kind: str, job: dict, threads: int) -> dict:
+def _in_process(kind: str, job: dict, threads: int, script: str = __file__) -> dict:
+    """`script --worker kind --job JSON` in a fresh process with `threads` BLAS threads: its last
+    stdout line, as JSON (benchmarks/data_quality.py runs its own workers through this too)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    run = subprocess.run([sys.executable, __file__, "--worker", kind, "--job", json.dumps(job)],
+    run = subprocess.run([sys.executable, str(script), "--worker", kind, "--job", json.dumps(job)],
                          capture_output=True, text=True, env=env)
     if run.returncode != 0:
         raise RuntimeError(f"{kind} {job} failed:\n{run.stderr[-3000:]}")
