@@ -8,7 +8,8 @@ The findings, by kind (each at the line it concerns):
 
   not-utf8            a line with bytes that are not UTF-8 (the line is skipped, the rest checked)
   not-json            a line that is not one JSON object
-  unknown-kind        fields that are neither language modelling nor multiple choice
+  unknown-kind        fields that are neither language modelling nor multiple choice (reported
+                      at the first line with those fields, with how many more have them)
   mixed-kinds         a record of another kind than the file's first record (one file, one task)
   malformed           a record the loader would refuse (a field missing, a label out of range)
   empty               a text, prompt, completion or choice that is empty or only whitespace
@@ -145,7 +146,7 @@ def _record(line: int, record: dict, kind: str) -> Record:
 def read_records(path: Path, findings: list) -> tuple[list[Record], str]:
     """The file's well-formed records, and its kind (the first record's); every problem met on the
     way is appended to findings."""
-    records, file_kind, first_line = [], None, None
+    records, file_kind, first_line, unknown = [], None, None, {}
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             where = (str(path), number)
@@ -159,8 +160,7 @@ def read_records(path: Path, findings: list) -> tuple[list[Record], str]:
                 continue
             kind = record_kind(record)
             if kind == "unknown":
-                findings.append(Finding(*where, "unknown-kind", f"fields {sorted(record)} are neither "
-                                        '{"text"}, {"prompt", "completion"} nor {"prompt", "choices", "label"}'))
+                unknown.setdefault(tuple(sorted(record)), []).append(number)
                 continue
             if file_kind is None:
                 file_kind, first_line = kind, number
@@ -173,6 +173,10 @@ def read_records(path: Path, findings: list) -> tuple[list[Record], str]:
             findings += [Finding(*where, "empty", e) for e in empty]
             if not malformed:
                 records.append(_record(number, record, kind))
+    for fields, lines in unknown.items():  # once per set of fields, not once per line
+        more = f" (so are {len(lines) - 1} more lines with these fields, the last line {lines[-1]})" if len(lines) > 1 else ""
+        findings.append(Finding(str(path), lines[0], "unknown-kind", f"fields {list(fields)} are neither "
+                                '{"text"}, {"prompt", "completion"} nor {"prompt", "choices", "label"}' + more))
     return records, file_kind or "none"
 
 
