@@ -50,6 +50,9 @@ sys.path.insert(0, str(ROOT))
 import compare_methods  # noqa: E402  (its task table, batch size, seeds, worker processes and spreads)
 from results_files import write_results  # noqa: E402
 
+from tinyia3.data_corruption import (LEAK_SPLIT_SEED, add_duplicates, flip_labels, heldout_halves,  # noqa: E402
+                                     insert_at_random, read_records, write_records)
+
 TASK = "review_sentiment"
 DATA = ROOT / "data" / "datasets"
 TRAIN, HELDOUT = (DATA / compare_methods.TASKS[TASK][k] for k in ("train", "heldout"))
@@ -57,7 +60,6 @@ LR = 1e-1  # IA³'s best rate on this task in the method comparison (checked aga
 STEPS, BATCH, SEEDS = compare_methods.TASKS[TASK]["steps"], compare_methods.BATCH, compare_methods.SEEDS
 FLIPS = (0.0, 0.1, 0.25, 0.5)
 DUP_SHARE, DUP_COPIES = 0.1, 5
-LEAK_SPLIT_SEED = 2022  # which half of the held-out set leaks: one fixed half for every run
 OUT = ROOT / "out" / "data_quality"
 RUNS = OUT / "runs.jsonl"
 RESULTS = ROOT / "data" / "measured" / "data_quality"
@@ -67,47 +69,12 @@ QUICK = dict(steps=4, seeds=(0,), flips=(0.0, 0.5))
 # -- the corrupted sets ------------------------------------------------------------------------------
 
 
-def read_records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def write_records(path: Path, records: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
-def flip_labels(records: list[dict], share: float, rng) -> tuple[list[dict], list[int]]:
-    """A copy with round(share · n) labels, chosen at random, moved to another choice; and which."""
-    chosen = sorted(rng.choice(len(records), round(share * len(records)), replace=False).tolist())
-    out = [dict(r) for r in records]
-    for i in chosen:
-        k = len(out[i]["choices"])
-        out[i]["label"] = (out[i]["label"] + int(rng.integers(1, k))) % k
-    return out, chosen
-
-
-def insert_at_random(records: list[dict], extra: list[dict], rng) -> list[dict]:
-    out = list(records)
-    for r in extra:
-        out.insert(int(rng.integers(0, len(out) + 1)), r)
-    return out
-
-
-def heldout_halves(heldout: list[dict]) -> tuple[list[dict], list[dict]]:
-    """(leaked, unseen): a fixed random half of the held-out records and the rest, in file order."""
-    leaked = set(np.random.default_rng(LEAK_SPLIT_SEED).choice(len(heldout), len(heldout) // 2, replace=False).tolist())
-    return ([r for i, r in enumerate(heldout) if i in leaked], [r for i, r in enumerate(heldout) if i not in leaked])
-
-
 def corrupted_sets(train: list[dict], leaked: list[dict], seed: int, flips) -> dict[str, tuple[list[dict], list[int]]]:
     """name -> (training records, indices of flipped labels) for one seed."""
     sets = {}
     for share in flips:
         sets[flip_name(share)] = flip_labels(train, share, np.random.default_rng([seed, 1, round(1000 * share)]))
-    rng = np.random.default_rng([seed, 2])
-    repeated = rng.choice(len(train), round(DUP_SHARE * len(train)), replace=False)
-    sets["duplicates"] = (insert_at_random(train, [train[i] for i in repeated for _ in range(DUP_COPIES)], rng), [])
+    sets["duplicates"] = (add_duplicates(train, DUP_SHARE, DUP_COPIES, np.random.default_rng([seed, 2])), [])
     sets["leak"] = (insert_at_random(train, leaked, np.random.default_rng([seed, 3])), [])
     return sets
 
@@ -245,6 +212,8 @@ def summarise(done: dict, seeds, steps: int) -> dict:
         runs = sorted(runs, key=lambda r: r["seed"])
         rows[config] = {part: compare_methods._spread([r["after"][part]["accuracy"] for r in runs])
                         for part in ("heldout", "leaked", "unseen")}
+        rows[config]["loss"] = {part: compare_methods._spread([r["after"][part]["loss"] for r in runs])
+                                for part in ("heldout", "leaked", "unseen")}
         rows[config]["train_examples"] = [_n_lines(r["train"]) for r in runs]
     return rows
 
