@@ -50,37 +50,21 @@ sys.path.insert(0, str(ROOT))
 import compare_methods  # noqa: E402  (its task table, batch size, seeds, worker processes and spreads)
 from results_files import write_results  # noqa: E402
 
-from tinyia3.data_corruption import (LEAK_SPLIT_SEED, add_duplicates, flip_labels, heldout_halves,  # noqa: E402
-                                     insert_at_random, read_records, write_records)
+from tinyia3.data_corruption import (DUP_COPIES, DUP_SHARE, FLIPS, LEAK_SPLIT_SEED, corrupted_sets,  # noqa: E402
+                                     flip_name, heldout_halves, read_records, write_records)
 
 TASK = "review_sentiment"
 DATA = ROOT / "data" / "datasets"
 TRAIN, HELDOUT = (DATA / compare_methods.TASKS[TASK][k] for k in ("train", "heldout"))
 LR = 1e-1  # IA³'s best rate on this task in the method comparison (checked against methods.json below)
 STEPS, BATCH, SEEDS = compare_methods.TASKS[TASK]["steps"], compare_methods.BATCH, compare_methods.SEEDS
-FLIPS = (0.0, 0.1, 0.25, 0.5)
-DUP_SHARE, DUP_COPIES = 0.1, 5
 OUT = ROOT / "out" / "data_quality"
 RUNS = OUT / "runs.jsonl"
 RESULTS = ROOT / "data" / "measured" / "data_quality"
 QUICK = dict(steps=4, seeds=(0,), flips=(0.0, 0.5))
 
 
-# -- the corrupted sets ------------------------------------------------------------------------------
-
-
-def corrupted_sets(train: list[dict], leaked: list[dict], seed: int, flips) -> dict[str, tuple[list[dict], list[int]]]:
-    """name -> (training records, indices of flipped labels) for one seed."""
-    sets = {}
-    for share in flips:
-        sets[flip_name(share)] = flip_labels(train, share, np.random.default_rng([seed, 1, round(1000 * share)]))
-    sets["duplicates"] = (add_duplicates(train, DUP_SHARE, DUP_COPIES, np.random.default_rng([seed, 2])), [])
-    sets["leak"] = (insert_at_random(train, leaked, np.random.default_rng([seed, 3])), [])
-    return sets
-
-
-def flip_name(share: float) -> str:
-    return "clean" if share == 0 else f"flip {round(100 * share)}%"
+# -- the runs ----------------------------------------------------------------------------------------
 
 
 def sha256(path: Path) -> str:

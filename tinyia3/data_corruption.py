@@ -15,6 +15,8 @@ import numpy as np
 from .errors import require
 
 LEAK_SPLIT_SEED = 2022  # which half of a held-out set leaks: one fixed half for every run
+FLIPS = (0.0, 0.1, 0.25, 0.5)  # shares of labels flipped
+DUP_SHARE, DUP_COPIES = 0.1, 5  # 10 % of the records, each 5 more times
 
 
 def read_records(path) -> list[dict]:
@@ -59,3 +61,19 @@ def heldout_halves(heldout: list[dict]) -> tuple[list[dict], list[dict]]:
     """(leaked, unseen): a fixed random half of the held-out records and the rest, in file order."""
     leaked = set(np.random.default_rng(LEAK_SPLIT_SEED).choice(len(heldout), len(heldout) // 2, replace=False).tolist())
     return ([r for i, r in enumerate(heldout) if i in leaked], [r for i, r in enumerate(heldout) if i not in leaked])
+
+
+def flip_name(share: float) -> str:
+    return "clean" if share == 0 else f"flip {round(100 * share)}%"
+
+
+def corrupted_sets(train: list[dict], leaked: list[dict], seed: int, flips=FLIPS) -> dict[str, tuple[list[dict], list[int]]]:
+    """The training sets of benchmarks/data_quality.py for one seed: name -> (records, indices of
+    the flipped labels). "clean", "flip P%" for each share in flips, "duplicates", "leak" (train
+    with the leaked records inserted at random places)."""
+    sets = {}
+    for share in flips:
+        sets[flip_name(share)] = flip_labels(train, share, np.random.default_rng([seed, 1, round(1000 * share)]))
+    sets["duplicates"] = (add_duplicates(train, DUP_SHARE, DUP_COPIES, np.random.default_rng([seed, 2])), [])
+    sets["leak"] = (insert_at_random(train, leaked, np.random.default_rng([seed, 3])), [])
+    return sets
