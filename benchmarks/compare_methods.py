@@ -259,6 +259,12 @@ def plot(rows: dict, path: Path, title: str) -> None:
                                title + "  (median of 3 seeds at each variant's best rate; bars: min-max)")
 
 
+def machine() -> dict:
+    """Where and when results were measured (benchmarks/data_quality.py records the same)."""
+    return dict(platform=platform.platform(), cpus=os.cpu_count(), python=platform.python_version(),
+                date=time.strftime("%Y-%m-%d"))
+
+
 # -- entry point ------------------------------------------------------------------------------------
 
 
@@ -295,12 +301,10 @@ def main(argv=None) -> int:
     rows = summarise(args.model, variants, steps_of, seed_list, done, grids, best, cost_runs)
     text = table(rows)
     print(text)
-    machine = dict(platform=platform.platform(), cpus=os.cpu_count(), python=platform.python_version(),
-                   date=time.strftime("%Y-%m-%d"))
     settings = dict(model=args.model, batch=BATCH, steps={t: steps_of(t) for t in TASKS}, seeds=list(seed_list),
                     quick=args.quick, variants={v: VARIANTS[v] for v in variants})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    Path(f"{args.out}.json").write_text(json.dumps(dict(machine=machine, settings=settings, summary=rows,
+    Path(f"{args.out}.json").write_text(json.dumps(dict(machine=machine(), settings=settings, summary=rows,
                                                         figure=figure_panels(rows), runs=list(done.values())),
                                                    indent=1) + "\n")
     Path(f"{args.out}.txt").write_text(text + "\n")

@@ -34,7 +34,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -271,8 +270,6 @@ def main(argv=None) -> int:
     rows = summarise(done, seeds, steps)
     text = table(rows, sets, filters, seeds)
     print(text)
-    machine = dict(platform=platform.platform(), cpus=os.cpu_count(), python=platform.python_version(),
-                   date=time.strftime("%Y-%m-%d"))
     settings = dict(model=args.model, task=TASK, lr=LR, steps=steps, batch=BATCH, seeds=list(seeds), flips=list(flips),
                     dup_share=DUP_SHARE, dup_copies=DUP_COPIES, leak_split_seed=LEAK_SPLIT_SEED, quick=args.quick,
                     heldout=len(leaked) + len(unseen), leaked=len(leaked), unseen=len(unseen))
@@ -282,7 +279,7 @@ def main(argv=None) -> int:
     results = dict(settings=settings, summary=rows, runs=runs,
                    sets={f"{n}|{s}": {**v, "path": relative(v["path"])} for (n, s), v in sets.items()},
                    filters={f"{n}|{s}": v for (n, s), v in filters.items()})
-    write_results(args.out, machine, results, text)
+    write_results(args.out, compare_methods.machine(), results, text)
     return 0
 
 
