@@ -16,7 +16,7 @@
 #    lesson's setting (lr 1e-1, 200 steps, batch 8) on corrupted copies of its training set:
 #    labels flipped, records repeated, held-out records leaked in; three seeds each.
 #
-# The measurement (about 40 training runs) takes most of an hour on two cores, so it is not
+# The measurement (33 training runs) takes most of an hour on two cores, so it is not
 # rerun here: `python benchmarks/data_quality.py` wrote `data/measured/data_quality.json`, which
 # this lesson reads. The lesson rebuilds the corrupted sets and reruns the data check on them,
 # and it reruns one of the training runs, to show the committed numbers still hold.
@@ -58,6 +58,10 @@ print(f"model {model_name}: context {c.n_positions} tokens")
 # ("shingles") have a Jaccard similarity |A ∩ B| / |A ∪ B| of at least 0.8. To stay fast on a
 # large file, candidates come from MinHash signatures cut into bands (the module's docstring
 # says how), not from comparing every pair. Lengths are counted with the model's tokenizer.
+# Label imbalance is a rule over the whole file (reported at its first record): among the
+# records with the usual number of choices k, and only when there are at least 2k of them, a
+# label that is never the answer, or one answer more than 1.5× as common as the rarest. Here
+# " good" is the answer 8 times in 10.
 
 # %%
 def mc(prompt, label, choices=(" good", " bad")):
@@ -82,21 +86,9 @@ bad = args.out / "bad_reviews.jsonl"
 bad.write_bytes(b"".join(line.encode("latin-1" if i == 10 else "utf-8") + b"\n" for i, line in enumerate(lines)))
 report = check_data(bad, tokenizer=tokenizer, n_positions=c.n_positions)
 print(report.text())
-expected = {(5, "duplicate"), (6, "conflicting-labels"), (7, "near-duplicate"), (8, "duplicate-choices"),
+expected = {(1, "label-imbalance"), (5, "duplicate"), (6, "conflicting-labels"), (7, "near-duplicate"), (8, "duplicate-choices"),
             (9, "empty"), (10, "mixed-kinds"), (11, "not-utf8"), (12, "too-long")}
 assert {(f.line, f.kind) for f in report.findings} == expected, report.text()
-
-# %% [markdown]
-# The file above has 9 well-formed multiple-choice records, too few for the imbalance rule
-# (which needs at least twice as many records as choices and then calls a file imbalanced
-# when a label is never used or the most used one is more than 1.5× as common as the least
-# used). A file where "good" is the answer 5 times in 6 is:
-
-# %%
-skewed = write_records(args.out / "skewed.jsonl", [json.loads(mc(t, 0 if i else 1)) for i, t in enumerate(
-    ["Cold fish.", "Warm bread.", "Fine tea.", "Kind staff.", "Quiet room.", "Sweet cake."])])
-print(check_data(skewed, model=None).text())
-assert [f.kind for f in check_data(skewed, model=None).findings] == ["label-imbalance"]
 
 # %% [markdown]
 # **The shipped datasets.** Each training set is checked against its held-out set. Three pass
@@ -169,7 +161,22 @@ assert all(abs(a - r["quality"]) <= 1 / settings["heldout"] + 1e-12
 # %% [markdown]
 # ## 11.3 Wrong labels
 #
-# CLAIMS_FLIPS
+# Read off the committed runs; each sentence is checked by the cell below.
+#
+# * **10 % flipped costs nothing measurable here**: the median held-out accuracy is the clean
+#   one's (within one review). With 90 % of the labels right, the majority still teaches the task.
+# * **25 % flipped costs more than a tenth of the accuracy** (over 0.1 below the clean median),
+#   and every seed is at or below the worst clean seed.
+# * **50 % flipped is chance**: every seed between 0.4 and 0.55, because the labels then say
+#   nothing about the text.
+# * `tinyia3 data check` finds **nothing** in any flipped set (11.5): a wrong label is a
+#   well-formed record. Cleaning them needs another signal. The green line tries the simplest:
+#   train on the noisy set, drop the training records the trained model contradicts, retrain.
+#   Its precision (the share of dropped records that really were flipped) is above the flip
+#   rate at 10 % and 25 %, so better than dropping at random, and at 50 % within 0.05 of it (a
+#   model at chance cannot tell); below 0.55 at every level: most of what it drops are right
+#   labels it had not learned, and the retrained model is no better (its median at most one
+#   review above the unfiltered one).
 
 # %%
 FLIP_CONFIGS = [name for name in summary if name == "clean" or (name.startswith("flip") and "," not in name)]
@@ -198,12 +205,38 @@ ax.legend(fontsize=8)
 ax.grid(alpha=0.3)
 lesson.save(fig, args, "label_flips")
 
-# CHECKS_FLIPS
+one = 1 / settings["heldout"] + 1e-12  # one review of the held-out set
+clean = acc("clean")
+print(f"clean {clean:.3f}; " + ", ".join(f"{n} {acc(n):.3f} [{acc(n, stat='min'):.3f}, {acc(n, stat='max'):.3f}]"
+                                         for n in FLIP_CONFIGS[1:]))
+assert abs(acc("flip 10%") - clean) <= one
+assert clean - acc("flip 25%") > 0.1 and acc("flip 25%", stat="max") <= acc("clean", stat="min")
+assert all(0.4 <= a <= 0.55 for a in summary["flip 50%"]["heldout"]["all"])
+for name in FLIP_CONFIGS[1:]:
+    share = float(name.split()[1].rstrip("%")) / 100
+    f = [results["filters"][f"{name}|{seed}"] for seed in settings["seeds"]]
+    print(f"{name}: the filter drops {[x['dropped'] for x in f]} records, precision "
+          f"{[round(x['precision'], 2) for x in f]}, recall {[round(x['recall'], 2) for x in f]}; retrained "
+          f"{acc(name + ', filtered'):.3f} (unfiltered {acc(name):.3f})")
+    assert all((share < x["precision"] if share < 0.5 else abs(x["precision"] - share) <= 0.05)
+               and x["precision"] < 0.55 for x in f)
+    assert acc(name + ", filtered") <= acc(name) + one
 
 # %% [markdown]
 # ## 11.4 Duplicates and a leaked held-out set
 #
-# CLAIMS_DUP_LEAK
+# * **Duplicates**: a third of the 495 lines repeating 33 reviews changes the median held-out
+#   accuracy by at most one review, and removing them (what `data check` flags) does not change
+#   it beyond the seeds' spread either (the ranges overlap). At this size, repetition only
+#   re-weights a few reviews; what it does cost is time (50 % more lines per epoch).
+# * **A leak inflates the score that gets reported**: every leaked run scores above every clean
+#   run on the whole held-out set. Not all of that is memory: the unseen half rises too, because
+#   the 35 leaked reviews are 35 more correctly labelled examples of the same task. The memory
+#   shows in the T-Few loss: on the leaked half it falls more than twice as much as on the
+#   unseen half (medians). Which part of a leaked score is real cannot be told from the leaked
+#   score; only a held-out set that stayed out can tell.
+# * **Cleaning the leak** gives back the clean training file byte for byte (the leaked lines
+#   are exactly what `data check` flags), so its runs are the clean runs, number for number.
 
 # %%
 GROUPS = [n for n in ("clean", "duplicates", "duplicates, cleaned", "leak", "leak, cleaned") if n in summary]
@@ -223,7 +256,22 @@ ax.set_title("Duplicates and a leak, before and after `tinyia3 data check` clean
 ax.legend(fontsize=8, loc="upper left")
 lesson.save(fig, args, "duplicates_and_leak")
 
-# CHECKS_DUP_LEAK
+print(f"duplicates {acc('duplicates'):.3f}, cleaned {acc('duplicates, cleaned'):.3f}, clean {clean:.3f}")
+assert abs(acc("duplicates") - clean) <= one
+assert acc("duplicates, cleaned", stat="max") >= acc("clean", stat="min")
+assert acc("duplicates, cleaned", stat="min") <= acc("clean", stat="max")
+assert acc("leak", stat="min") > acc("clean", stat="max")
+assert acc("leak", "unseen") > acc("clean", "unseen")
+loss = lambda n, part: summary[n]["loss"][part]["median"]  # noqa: E731
+drop_leaked, drop_unseen = loss("clean", "leaked") - loss("leak", "leaked"), loss("clean", "unseen") - loss("leak", "unseen")
+print(f"leak: reported {acc('leak'):.3f} (clean {clean:.3f}); leaked half {acc('leak', 'leaked'):.3f} (clean "
+      f"{acc('clean', 'leaked'):.3f}), unseen half {acc('leak', 'unseen'):.3f} (clean {acc('clean', 'unseen'):.3f}); "
+      f"T-Few loss falls by {drop_leaked:.2f} on the leaked half, {drop_unseen:.2f} on the unseen half")
+assert drop_leaked > 2 * drop_unseen > 0
+runs = {(r["config"], r["seed"]): r for r in results["runs"]}
+for seed in settings["seeds"]:
+    same, restored = runs["clean", seed], runs["leak, cleaned", seed]
+    assert restored["train_sha"] == same["train_sha"] and restored["after"] == same["after"]
 
 # %% [markdown]
 # ## 11.5 What the data check sees in the corrupted sets
@@ -249,7 +297,19 @@ for name in dict.fromkeys(n for n, _ in rebuilt):
     counts = [dict(rebuilt[name, s][2].counts()) for s in settings["seeds"]]
     print(f"{name:12} findings per seed: {counts}")
 
-# CHECKS_CLEANING
+for seed in settings["seeds"]:
+    assert not any(rebuilt[n, seed][2].findings for n in FLIP_CONFIGS)  # wrong labels leave no trace
+    for name, kind, n_flagged in (("duplicates", "duplicate", 33 * 5), ("leak", "heldout-exact", settings["leaked"])):
+        path, records, r = rebuilt[name, seed]
+        assert dict(r.counts()) == {kind: n_flagged}
+        cleaned = args.out / "sets" / f"{name}_s{seed}_cleaned.jsonl"
+        assert write_cleaned(path, r, cleaned) == n_flagged
+        kept = read_records(cleaned)
+        assert sorted(map(json.dumps, kept)) == sorted(map(json.dumps, train_records))  # the clean set again
+        if name == "leak":
+            assert kept == train_records  # in its order too: the same file
+print("data check flags every repeated line and every leaked line, and nothing in the flipped sets; "
+      "the cleaned files hold exactly the clean set")
 
 # %% [markdown]
 # ## 11.6 The committed numbers still hold
@@ -280,4 +340,31 @@ for part, dataset in evals.items():
     assert abs(again["loss"] - then["loss"]) <= 1e-4 * abs(then["loss"])
 
 # %% [markdown]
-# SUMMARY
+# **What this does and does not show.** One small model, one easy two-way task of 330 reviews,
+# 200 steps of IA³ (6,912 numbers), three seeds: the seeds spread by several points (one review
+# is 1.4 points), so only differences larger than that are read as effects. A larger adapter or
+# longer training memorises more, which makes duplicates and leaks costlier than here; noisier
+# labels hurt sooner when the task is harder than this one.
+#
+# ## Summary
+#
+# * `tinyia3 data check TRAIN --heldout HELD` finds what a loader accepts but a model learns:
+#   duplicates, near duplicates, conflicting labels, held-out overlap, blank fields, duplicate
+#   choices, label imbalance, too-long records, mixed kinds, bad bytes. `tinyia3 train` runs it
+#   first and warns.
+# * Measured here: a few wrong labels are absorbed, a quarter of them costs a tenth of the
+#   accuracy, half of them leaves chance. No file check sees a wrong label, and the model's own
+#   disagreement is a poor detector of them.
+# * A leak makes the reported number a mix of skill and memory; the only remedy is a held-out set
+#   kept out, and the check finds an exact leak at once.
+#
+# ## Exercises
+#
+# 1. Run `tinyia3 data check support_desk_train --heldout support_desk_heldout` and open lines 38
+#    and 45: why does the near-duplicate rule fire? Change `NEAR` in tinyia3/data_check.py to 0.7
+#    and 0.9: how many findings at each, and which are real?
+# 2. The filter of 11.3 drops what the model contradicts after training on the noisy set. Try
+#    scoring the training records with the model trained on the *other half* of the training
+#    set (two adapters, each scoring the half it did not see): is its precision higher?
+# 3. Make the duplicates one-sided (repeat only reviews labelled " good") and run `data check`:
+#    which finding appears besides the duplicates, and what does the held-out accuracy do?
