@@ -23,7 +23,6 @@
 
 # %%
 import json
-import statistics
 import time
 
 import matplotlib.pyplot as plt
@@ -85,6 +84,7 @@ lines = [mc("The soup was hot and the bread was fresh.", 0),                  # 
 bad = args.out / "bad_reviews.jsonl"
 bad.write_bytes(b"".join(line.encode("latin-1" if i == 10 else "utf-8") + b"\n" for i, line in enumerate(lines)))
 report = check_data(bad, tokenizer=tokenizer, n_positions=c.n_positions)
+assert NEAR == 0.8  # the threshold named above
 print(report.text())
 expected = {(1, "label-imbalance"), (5, "duplicate"), (6, "conflicting-labels"), (7, "near-duplicate"), (8, "duplicate-choices"),
             (9, "empty"), (10, "mixed-kinds"), (11, "not-utf8"), (12, "too-long")}

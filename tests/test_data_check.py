@@ -11,7 +11,7 @@ from tinyia3.data_check import NEAR, check_data, jaccard, near_pairs, shingles, 
 from tinyia3.errors import ArgumentError, MissingFileError
 from tinyia3.paths import DATASETS_DIR
 
-GOOD, BAD = [" good", " bad"], [" good", " bad"]
+GOOD = [" good", " bad"]
 
 
 def mc(prompt, label=0, choices=GOOD):
@@ -237,7 +237,7 @@ def test_train_on_a_clean_set_prints_no_warning(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, words", [
     (["data", "check", "no_such_set"], "dataset 'no_such_set' does not exist"),
-    (["data", "check", "DIR"], "is not a file; expected a .jsonl dataset"),
+    (["data", "check", "DIR"], "DIR is a folder, not a file; expected a .jsonl dataset"),
     (["data", "check", "review_sentiment_train", "--heldout", "missing.jsonl"], "does not exist"),
 ])
 def test_cli_refuses_bad_files_in_one_line(argv, words, tmp_path, capsys, monkeypatch):
@@ -257,7 +257,7 @@ def test_cli_without_a_subcommand_or_file_is_an_argparse_error(capsys):
 
 
 def test_api_refuses_bad_arguments():
-    with pytest.raises(MissingFileError, match="check_data: train: .* is not a file"):
+    with pytest.raises(MissingFileError, match="check_data: train: /nonexistent/x.jsonl does not exist"):
         check_data("/nonexistent/x.jsonl", model=None)
     with pytest.raises(ArgumentError, match="tokenizer and n_positions must be both given or both None"):
         check_data(DATASETS_DIR / "review_sentiment_train.jsonl", tokenizer=object())

@@ -355,7 +355,8 @@ def check_data(train, heldout=None, model: str | None = "embedded", tokenizer=No
     for where, path in zip(("check_data: train", "check_data: heldout"), paths):
         require_path(path, where)
         if not Path(path).is_file():
-            raise MissingFileError(f"{where}: {path} is not a file; expected a .jsonl dataset (one JSON object a line).")
+            what = "is a folder, not a file" if Path(path).is_dir() else "does not exist"
+            raise MissingFileError(f"{where}: {path} {what}; expected a .jsonl dataset (one JSON object a line).")
     require((tokenizer is None) == (n_positions is None), "check_data: tokenizer and n_positions",
             "both given or both None", (type(tokenizer).__name__, n_positions))
     if tokenizer is None and model is not None:
