@@ -131,9 +131,11 @@ def cost_one(job: dict) -> dict:
             "optimizer_bytes": sum(a.nbytes for a in (*opt.m.values(), *opt.v.values()))}  # Adam's m and v
 
 
-def _in_process(kind: str, job: dict, threads: int) -> dict:
+def _in_process(kind: str, job: dict, threads: int, script: str = __file__) -> dict:
+    """`script --worker kind --job JSON` in a fresh process with `threads` BLAS threads: its last
+    stdout line, as JSON (benchmarks/data_quality.py runs its own workers through this too)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    run = subprocess.run([sys.executable, __file__, "--worker", kind, "--job", json.dumps(job)],
+    run = subprocess.run([sys.executable, str(script), "--worker", kind, "--job", json.dumps(job)],
                          capture_output=True, text=True, env=env)
     if run.returncode != 0:
         raise RuntimeError(f"{kind} {job} failed:\n{run.stderr[-3000:]}")
@@ -257,6 +259,12 @@ def plot(rows: dict, path: Path, title: str) -> None:
                                title + "  (median of 3 seeds at each variant's best rate; bars: min-max)")
 
 
+def machine() -> dict:
+    """Where and when results were measured (benchmarks/data_quality.py records the same)."""
+    return dict(platform=platform.platform(), cpus=os.cpu_count(), python=platform.python_version(),
+                date=time.strftime("%Y-%m-%d"))
+
+
 # -- entry point ------------------------------------------------------------------------------------
 
 
@@ -293,12 +301,10 @@ def main(argv=None) -> int:
     rows = summarise(args.model, variants, steps_of, seed_list, done, grids, best, cost_runs)
     text = table(rows)
     print(text)
-    machine = dict(platform=platform.platform(), cpus=os.cpu_count(), python=platform.python_version(),
-                   date=time.strftime("%Y-%m-%d"))
     settings = dict(model=args.model, batch=BATCH, steps={t: steps_of(t) for t in TASKS}, seeds=list(seed_list),
                     quick=args.quick, variants={v: VARIANTS[v] for v in variants})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    Path(f"{args.out}.json").write_text(json.dumps(dict(machine=machine, settings=settings, summary=rows,
+    Path(f"{args.out}.json").write_text(json.dumps(dict(machine=machine(), settings=settings, summary=rows,
                                                         figure=figure_panels(rows), runs=list(done.values())),
                                                    indent=1) + "\n")
     Path(f"{args.out}.txt").write_text(text + "\n")

@@ -59,3 +59,23 @@ def test_compare_methods_quick_writes_every_measure(tmp_path):
     assert ia3["drama_style"]["quality"]["median"] > 0  # four steps at IA³'s rates lower the drama loss
     assert len(results["runs"]) == 2 * 2 * (2 + 1) and Path(f"{out}.png").stat().st_size > 10_000
     assert "IA³" in Path(f"{out}.txt").read_text()
+
+
+def test_data_quality_quick_runs_the_grid_and_its_cleanings(tmp_path):
+    """The data-quality grid on a tiny budget: corrupted sets, data check, cleaned and filtered runs."""
+    out = tmp_path / "dq"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "data_quality.py"), "--quick", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads(Path(f"{out}.json").read_text())["results"]
+    assert set(results["summary"]) == {"clean", "flip 50%", "flip 50%, filtered", "duplicates", "duplicates, cleaned",
+                                       "leak", "leak, cleaned"}
+    sets = results["sets"]
+    assert sets["duplicates|0"]["data_check"] == {"duplicate": 33 * 5} and sets["duplicates|0"]["cleaned_dropped"] == 165
+    assert sets["leak|0"]["data_check"] == {"heldout-exact": 35} and sets["flip 50%|0"]["data_check"] == {}
+    assert len(sets["flip 50%|0"]["flipped"]) == 165
+    assert results["summary"]["duplicates, cleaned"]["train_examples"] == [330]
+    clean, leak_cleaned = (next(r for r in results["runs"] if r["config"] == c) for c in ("clean", "leak, cleaned"))
+    assert leak_cleaned["train_sha"] == clean["train_sha"]  # removing the leak gives back the clean file exactly
+    assert leak_cleaned["after"] == clean["after"]
+    assert 0 <= results["filters"]["flip 50%|0"]["recall"] <= 1

@@ -162,6 +162,8 @@ def cmd_train(args) -> int:
                          targets=targets, queries=args.queries)  # the options' relations, before any loading
     model = load_model(args.model)
     tokenizer = load_tokenizer(args.model)
+    if not args.skip_data_check:
+        _warn_about_data(args, tokenizer, model.config.n_positions)
     train_set = load_dataset(dataset_path(args.data), tokenizer, model.config.n_positions)
     eval_set = load_dataset(dataset_path(args.eval_data), tokenizer, model.config.n_positions) if args.eval_data else None
     kind = "language modelling" if train_set.kind == "lm" else f"multiple choice (T-Few: {' + '.join(terms)})"
@@ -190,6 +192,56 @@ def cmd_train(args) -> int:
     if args.png:
         print(f"curves: {_plots().plot_run(history, args.png, f'training run {args.out}', Path(args.out).name)}")
     return 0
+
+
+def _warn_about_data(args, tokenizer, n_positions: int) -> None:
+    """`tinyia3 data check` on the training (and held-out) set: a short warning block, then on."""
+    from .data_check import check_data
+    from .paths import dataset_path
+
+    heldout = dataset_path(args.eval_data) if args.eval_data else None
+    report = check_data(dataset_path(args.data), heldout, tokenizer=tokenizer, n_positions=n_positions)
+    if report.findings:
+        print(report.warning() + "\n  training goes on; --skip-data-check skips this check", file=sys.stderr)
+
+
+# -- data check ------------------------------------------------------------------------------------
+
+
+def cmd_data_check(args) -> int:
+    from .data_check import check_data, write_cleaned
+    from .paths import dataset_path
+
+    train = dataset_path(args.train)
+    report = check_data(train, dataset_path(args.heldout) if args.heldout else None,
+                        model=None if args.no_length else args.model)
+    print(report.text())
+    if args.write_cleaned:
+        dropped = write_cleaned(train, report, args.write_cleaned)
+        print(f"wrote {args.write_cleaned}: {train} without the {dropped} lines flagged as duplicates, conflicting "
+              "labels or held-out overlap (every other finding is left for you to fix)")
+    return 1 if report.findings else 0
+
+
+def _add_data_parser(sub) -> None:
+    from .data_check import NEAR
+
+    data = sub.add_parser("data", help="dataset tools: `tinyia3 data check TRAIN [--heldout HELD]`")
+    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    p = data_sub.add_parser(
+        "check", help="find duplicates, held-out overlap, empty fields, imbalance, too-long lines ...",
+        description="Check a JSONL dataset for what training would learn from without complaint: exact and near "
+                    f"duplicates (word-3-shingle Jaccard >= {NEAR:g}), train/held-out overlap, empty or blank "
+                    "fields, duplicate choices, label imbalance, examples longer than the model's context, mixed "
+                    "record kinds, lines that are not UTF-8 or not JSON (tinyia3/data_check.py). One `file:line: "
+                    "what` per finding and a summary line; exit status 1 when anything is found, 0 when clean.")
+    _add_model(p)
+    p.add_argument("train", metavar="TRAIN", help="the training set, .jsonl, or the name of a shipped one")
+    p.add_argument("--heldout", metavar="HELD", help="a held-out set: checked too, and for overlap with TRAIN")
+    p.add_argument("--no-length", action="store_true", help="skip the context-length check (no model needed)")
+    p.add_argument("--write-cleaned", metavar="OUT", help="write TRAIN without its duplicate, conflicting-label "
+                                                          "and held-out-overlap lines to OUT")
+    p.set_defaults(run=cmd_data_check)
 
 
 def cmd_eval(args) -> int:
@@ -458,7 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", default="attn.c_attn",
                    help="LoRA: comma-separated linears from attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj "
                         "(default attn.c_attn)")
+    p.add_argument("--skip-data-check", action="store_true",
+                   help="do not run `tinyia3 data check` on --data and --eval-data first (it only warns)")
     p.set_defaults(run=cmd_train)
+    _add_data_parser(sub)
 
     p = sub.add_parser("eval", help="held-out loss (and accuracy for multiple choice)",
                        description="Evaluate a model, with or without an adapter, on a JSONL dataset: "

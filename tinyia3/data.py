@@ -60,27 +60,36 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     records = []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise DatasetError(f"{path}:{number}: byte {raw[err.start]:#04x} at column {err.start + 1} is not "
-                                   "UTF-8. Save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from None
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DatasetError(f"{path}:{number}: not valid JSON ({err.msg} at column {err.colno}). "
-                                   "Each line must be one JSON object.") from None
-            if not isinstance(record, dict):
-                raise DatasetError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}.")
-            records.append((number, record))
+            record = parse_line(path, number, raw)
+            if record is not None:
+                records.append((number, record))
     if not records:
         raise DatasetError(f"{path}: the dataset is empty (no JSON lines). Add at least one example.")
     return records
 
 
-def _kind(record: dict) -> str:
+def parse_line(path, number: int, raw: bytes) -> dict | None:
+    """One line of a JSONL file as its record (None for a blank line); DatasetError naming
+    path:number for bytes that are not UTF-8, text that is not JSON, or JSON that is not an object."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{path}:{number}: byte {raw[err.start]:#04x} at column {err.start + 1} is not "
+                           "UTF-8. Save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from None
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{path}:{number}: not valid JSON ({err.msg} at column {err.colno}). "
+                           "Each line must be one JSON object.") from None
+    if not isinstance(record, dict):
+        raise DatasetError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}.")
+    return record
+
+
+def record_kind(record: dict) -> str:
+    """"lm", "mc" or "unknown", by the record's fields."""
     if "choices" in record or "label" in record:
         return "mc"
     if "text" in record or "completion" in record:
@@ -104,7 +113,7 @@ def load_dataset(path: str | Path, tokenizer, n_positions: int) -> Dataset:
             "context, model.config.n_positions)", n_positions, "A text needs two tokens: one to read, one to predict.")
     records = read_jsonl(path)
     first_line, first = records[0]
-    kind = _kind(first)
+    kind = record_kind(first)
     if kind == "unknown":
         raise DatasetError(
             f"{path}:{first_line}: cannot tell the task from the fields {sorted(first)}. Expected "
@@ -114,7 +123,7 @@ def load_dataset(path: str | Path, tokenizer, n_positions: int) -> Dataset:
     examples, truncated = [], 0
     for number, record in records:
         where = f"{path}:{number}"
-        if _kind(record) != kind:
+        if record_kind(record) != kind:
             raise DatasetError(f"{where}: this line is a different kind of example than line {first_line} "
                                f"(fields {sorted(record)}); one file holds one task.")
         if kind == "lm":
