@@ -377,3 +377,5 @@ lesson.save(fig, args, "position_similarity")
 # 3. `ops.embedding_backward_weights` returns the gradients of `wte` and `wpe`. For the sentence
 #    above with a random upstream gradient `dx`, check that the row of `' the'` in `dwte` is the sum
 #    of `dx` at every position where `' the'` occurs, and that all rows of unused tokens are zero.
+# 4. Checked: `tinyia3 check embed` — build the first residual stream from ids, wte and wpe
+#    (`exercises/embed.py`; `--hint` gives hints in tiers).

@@ -409,3 +409,5 @@ lesson.save(fig, args, "residual_stream")
 #    that Hugging Face PEFT's IA³ learns on GPT-2 (lesson 4)?
 # 3. Set `l_v` of block 0 to zeros. Which arrays of block 0 become zero, which do not, and why
 #    does the model still produce sensible text? (Look at the residual connection.)
+# 4. Checked: `tinyia3 check causal_attention` — one causal attention forward: scores, mask,
+#    softmax, values.

@@ -774,3 +774,5 @@ assert np.any(wrong < 1e-2) and wrong.max() < 0.2  # but not always above 1e-2; 
 #    shapes of $\bar x$, $\bar W$, $\bar b$ when $x$ is $(B, T, n_\text{in})$, and why does
 #    $\bar W$ sum over batch *and* time? Write it node by node and check it against
 #    `ops.linear_backward_weights` and `gradcheck.numerical_vjp`.
+# 5. Checked, in this order: `tinyia3 check ia3_scale_backward`, `layer_norm_backward`,
+#    `l_ff_gradient`, `attention_backward` (`--hint` gives hints in tiers).

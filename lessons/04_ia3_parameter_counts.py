@@ -301,3 +301,5 @@ lesson.save(fig, args, "trainable_parameters")
 # 3. Save the adapter in float16 (`ia3.astype(np.float16)` before saving, then load it back with
 #    `IA3.load`): how large is the file, and how far from the float32 values are the loaded scales?
 #    Is that error small compared with how far training typically moves a scale from 1?
+# 4. Checked: `tinyia3 check adapter_sizes` — IA³'s and LoRA-on-c_attn's trainable numbers from
+#    a config.

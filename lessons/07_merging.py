@@ -259,6 +259,7 @@ assert adapter32_bytes < 0.01 * model_copy_bytes  # "tiny": under 1 % of a model
 #    and compare logits with model + adapter in float32. Is merging still free?
 # 3. Two adapters trained on different tasks: is `merge(merge(model, a), b)` the same model as
 #    merging the element-wise product `a · b`? Check it with `rel_error`.
+# 4. Checked: `tinyia3 check merge` — fold an IA³ adapter into the weights.
 
 # %%
 print(f"\nlesson 7 done in {time.perf_counter() - start:.1f} s")

@@ -335,3 +335,4 @@ assert r16[0] == r16[1] == 0.5 and r16[2] > 0.75  # at chance in two seeds, righ
 # 4. The figure's x axis counts parameters. Redraw it against the adapter file's bytes and against
 #    the measured peak RSS (both are in `data/measured/methods.json`): which method's advantage
 #    survives each change of axis?
+# 5. Checked: `tinyia3 check lora_backward` — LoRA's dA, dB (and dx) through scaling · (x A) B.

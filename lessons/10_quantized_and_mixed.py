@@ -380,6 +380,8 @@ assert abs(combined["weighted_sum 1, 1 (PEFT)"]["mean_l_ff"] - 2.0) < 0.1
 # 3. Train both adapters in *one* run on mixed batches: half sentiment, half drama, each sequence
 #    with its own adapter (`tinyia3.loss_and_grad(qmodel, [a, …, b, …], ids)` returns [d a, d b]).
 #    Does each task reach the same held-out loss as training it alone?
+# 4. Checked: `tinyia3 check per_sequence_scale_backward` — the IA³ backward with one vector per
+#    sequence.
 
 # %%
 print(f"\nlesson 10 done in {time.perf_counter() - start:.1f} s")

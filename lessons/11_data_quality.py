@@ -368,3 +368,5 @@ for part, dataset in evals.items():
 #    set (two adapters, each scoring the half it did not see): is its precision higher?
 # 3. Make the duplicates one-sided (repeat only reviews labelled " good") and run `data check`:
 #    which finding appears besides the duplicates, and what does the held-out accuracy do?
+# 4. Checked: `tinyia3 check find_duplicates` — exact and near duplicates, and train/held-out
+#    overlap.
