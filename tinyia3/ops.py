@@ -31,13 +31,12 @@ import numpy as np
 # steps, where the whole array would go to memory and back at every step. Each element gets the
 # same operations in the same order, so the result is bit for bit the whole-array one.
 ROWS_PER_PIECE = 64
-NLL_ROWS_PER_PIECE = 4  # rows of GPT-2's 50257 logits: 785 KiB in float32
 
 
-def row_pieces(x, rows_per_piece: int = ROWS_PER_PIECE) -> list[slice]:
-    """Slices of rows_per_piece rows over x seen as 2-D (rows = every axis but the last)."""
+def row_pieces(x) -> list[slice]:
+    """Slices of ROWS_PER_PIECE rows over x seen as 2-D (rows = every axis but the last)."""
     n = x.size // x.shape[-1] if x.ndim else 1
-    return [slice(r, min(r + rows_per_piece, n)) for r in range(0, n, rows_per_piece)]
+    return [slice(r, min(r + ROWS_PER_PIECE, n)) for r in range(0, n, ROWS_PER_PIECE)]
 
 
 def _rows(a, rows):
@@ -417,18 +416,20 @@ def nll_forward(logits, targets, cache=True, overwrite=False):
     overwrite=True reuses the logits' memory for the softmax (the caller no longer needs them):
     at N = 1024 rows of GPT-2's vocabulary that is 200 MB not allocated.
     """
-    probs = logits if overwrite else np.empty_like(logits)
-    nll = np.empty(len(targets), dtype=logits.dtype)
-    for rows in row_pieces(logits, NLL_ROWS_PER_PIECE):  # each piece in cache through the chain
-        z, p = logits[rows], probs[rows]
-        np.subtract(z, z.max(axis=-1, keepdims=True), out=p)  # every entry <= 0
-        picked = p[np.arange(len(p)), targets[rows]]
-        np.exp(p, out=p)  # the buffer becomes exp(z − m)
-        total = p.sum(axis=-1, keepdims=True)  # (n, 1)
-        nll[rows] = np.log(total[:, 0]) - picked
-        if cache:
-            p /= total
-    return nll, (NLLCache(probs, targets) if cache else None)
+    rows = np.arange(len(targets))
+    if overwrite:
+        shifted = logits
+        shifted -= logits.max(axis=-1, keepdims=True)
+    else:
+        shifted = logits - logits.max(axis=-1, keepdims=True)  # (N, V), every entry <= 0
+    picked = shifted[rows, targets]  # (N,)
+    probs = np.exp(shifted, out=shifted)  # the buffer becomes exp(z − m)
+    total = probs.sum(axis=-1, keepdims=True)  # (N, 1)
+    nll = np.log(total[:, 0]) - picked
+    if not cache:
+        return nll, None
+    probs /= total
+    return nll, NLLCache(probs, targets)
 
 
 def nll_backward(dnll, cache, overwrite=False):
