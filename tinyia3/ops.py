@@ -26,24 +26,6 @@ from typing import NamedTuple
 import numpy as np
 
 
-# Element-wise chains over large arrays (GELU's nine steps over (B, T, 3072)) run piece by piece
-# of rows: a piece of 64 rows of 3072 float32 (768 KiB) stays in a core's cache through all the
-# steps, where the whole array would go to memory and back at every step. Each element gets the
-# same operations in the same order, so the result is bit for bit the whole-array one.
-ROWS_PER_PIECE = 64
-
-
-def row_pieces(x) -> list[slice]:
-    """Slices of ROWS_PER_PIECE rows over x seen as 2-D (rows = every axis but the last)."""
-    n = x.size // x.shape[-1] if x.ndim else 1
-    return [slice(r, min(r + ROWS_PER_PIECE, n)) for r in range(0, n, ROWS_PER_PIECE)]
-
-
-def _rows(a, rows):
-    """Rows `rows` of a as a 2-D view (a must be contiguous over its leading axes)."""
-    return a.reshape(-1, a.shape[-1])[rows]
-
-
 # Every op's cache is a NamedTuple: a backward reads `cache.xhat`, and a student can print one.
 
 
@@ -251,17 +233,13 @@ def gelu_forward(x, cache=True):
     """x: any shape -> same shape. Cache: (x, tanh(u)).
 
     Written with in-place steps: on GPT-2's (B, T, 3072) hidden layer each temporary is large,
-    and the plain one-line formula makes seven of them. The steps run piece by piece of rows
-    (row_pieces), so that each piece stays in the core's cache through the whole chain."""
-    t = np.empty_like(x)
-    for rows in row_pieces(x):
-        xr, u = _rows(x, rows), _rows(t, rows)
-        np.multiply(xr, xr, out=u)
-        u *= xr
-        u *= _GELU_C
-        u += xr
-        u *= _SQRT_2_OVER_PI  # u = sqrt(2/pi) (x + c x³)
-        np.tanh(u, out=u)
+    and the plain one-line formula makes seven of them."""
+    u = x * x
+    u *= x
+    u *= _GELU_C
+    u += x
+    u *= _SQRT_2_OVER_PI  # u = sqrt(2/pi) (x + c x³)
+    t = np.tanh(u, out=u)
     record = GeluCache(x, t)
     return gelu_output(record), (record if cache else None)
 
@@ -270,34 +248,26 @@ def gelu_output(cache):
     """gelu(x) = 0.5 x (1 + t) from the cache (x, t): the forward's last steps, so that the output
     rebuilt later (GeluScaleCache) is bit for bit the one the forward returned."""
     x, t = cache
-    out = np.empty_like(x)
-    for rows in row_pieces(x):
-        o = _rows(out, rows)
-        np.add(_rows(t, rows), 1.0, out=o)
-        o *= _rows(x, rows)
-        o *= 0.5
+    out = t + 1.0
+    out *= x
+    out *= 0.5
     return out
 
 
 def gelu_backward(dout, cache):
     """d gelu/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx,  du/dx = sqrt(2/pi) (1 + 3 c x^2)."""
     x, t = cache
-    grad = np.empty_like(x)
-    du = np.empty(_rows(x, slice(0, ROWS_PER_PIECE)).shape, x.dtype)  # one piece's du/dx, reused
-    for rows in row_pieces(x):
-        xr, tr, g = _rows(x, rows), _rows(t, rows), _rows(grad, rows)
-        d = du[:len(xr)]
-        np.multiply(xr, xr, out=d)
-        d *= 3.0 * _GELU_C * _SQRT_2_OVER_PI
-        d += _SQRT_2_OVER_PI  # du/dx
-        np.multiply(tr, tr, out=g)
-        np.subtract(1.0, g, out=g)
-        g *= xr
-        g *= d
-        g += tr
-        g += 1.0
-        g *= 0.5  # 0.5 (1 + t) + 0.5 x (1 - t²) du/dx
-        g *= _rows(dout, rows)
+    du = x * x
+    du *= 3.0 * _GELU_C * _SQRT_2_OVER_PI
+    du += _SQRT_2_OVER_PI  # du/dx
+    grad = t * t
+    np.subtract(1.0, grad, out=grad)
+    grad *= x
+    grad *= du
+    grad += t
+    grad += 1.0
+    grad *= 0.5  # 0.5 (1 + t) + 0.5 x (1 - t²) du/dx
+    grad *= dout
     return grad
 
 
