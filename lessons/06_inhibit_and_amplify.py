@@ -155,13 +155,13 @@ def magnitude(record, layer, name):
     return np.abs(x * l)[real].mean(axis=0)
 
 
-panels = {}
+panels, correlation = {}, {}
 for layer in (0, L_last):
     for name in ("l_k", "l_v", "l_ff"):
         scale = np.abs(ia3.named()[name][layer])  # (channels,): |l|, what a magnitude sees
         before, after = magnitude(base_record, layer, name), magnitude(ia3_record, layer, name)
         panels[f"layer {layer}: {name}"] = (before, after, scale)
-        r = np.corrcoef(np.log(after / before), np.log(scale))[0, 1]
+        r = correlation[layer, name] = np.corrcoef(np.log(after / before), np.log(scale))[0, 1]
         print(f"layer {layer} {name:<5} correlation of log(after/before) with log|scale|: {r:.3f}")
 path = plot_activation_change(panels, args.out / "activation_change.png",
                               title="Mean |activation| per channel on held-out text, base model vs with IA³")
@@ -170,7 +170,8 @@ print(f"[figure] {path}")
 # %% [markdown]
 # **Check.** Nothing below layer 0's keys and values is adapted, so there the activations
 # *before* scaling are identical with and without the adapter, and after / before is exactly
-# |l|.
+# |l|. Elsewhere the ratios scatter, but log(after / before) still follows log |l| closely:
+# correlation above 0.9 in every panel.
 
 # %%
 for name in ("l_k", "l_v"):
@@ -179,6 +180,7 @@ for name in ("l_k", "l_v"):
     assert np.array_equal(x_base, x_ia3), f"layer 0 {name}: the input to the scaling changed"
     before, after, _ = panels[f"layer 0: {name}"]
     assert np.allclose(after / before, np.abs(l), rtol=1e-5)
+assert min(correlation.values()) > 0.9, correlation
 print("layer 0: k and v before scaling are identical; after/before = |l_k|, |l_v| to float32 precision")
 
 # %% [markdown]
@@ -402,8 +404,8 @@ assert all(int(np.argmax(m)) == scripture for m in medians.values()), medians
 # * A trained IA³ adapter is a map of channels turned down (< 1) and up (> 1); the histograms
 #   and heatmaps show how many, and where.
 # * On real text, a channel's magnitude changes by its scale exactly where nothing upstream
-#   changed (layer 0's keys and values); deeper, the changes compound, but the scale still
-#   predicts the direction.
+#   changed (layer 0's keys and values); deeper, the changes compound, but the magnitude still
+#   follows |l| closely (correlation of the logs above 0.9).
 # * `l_k` redraws attention patterns; `l_v` leaves its own layer's attention alone and changes
 #   what is carried — but only in layer 0 is attention untouched: above it, the rescaled values
 #   change the residual stream, and the later layers' patterns move too (measured above as a
