@@ -117,3 +117,14 @@ def test_compare_prints_both_continuations_the_counts_and_per_register_losses(tm
     assert "'It is'" in out and "before" in out and "after" in out
     assert "form 'drama': before " in out and "/2 (" in out
     assert out.count("\na ") == 1 and out.count("\nb ") == 1  # one loss row per register
+
+
+def test_the_drama_prompts_are_five_words_from_each_other_register():
+    from tinyia3.paths import dataset_path
+
+    records = [json.loads(line) for line in open(dataset_path("drama_style_prompts"), encoding="utf-8")]
+    prompts, form = read_prompts(dataset_path("drama_style_prompts"))
+    assert form == "drama" and len(prompts) == len(set(prompts)) == 60
+    assert sorted({r["register"] for r in records}) == ["plain", "scripture", "technical"]
+    assert all(sum(r["register"] == g for r in records) == 20 for g in ("plain", "scripture", "technical"))
+    assert all(len(p.split()) == 5 and not is_drama(p) for p in prompts)

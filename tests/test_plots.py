@@ -143,9 +143,21 @@ def test_bar_panels_write_png_with_log_scale_errors_and_reference(tmp_path):
     panels = [
         {"title": "parameters", "ylabel": "count", "values": {"IA³": 3072, "full": 7_259_008}, "log": True},
         {"title": "time", "ylabel": "s", "values": {"IA³": 0.6, "full": 0.9}, "errors": {"IA³": 0.05}},
+        {"title": "range", "ylabel": "s", "values": {"IA³": 0.6, "full": 0.9}, "errors": {"IA³": (0.1, 0.3)}},
         {"title": "loss", "ylabel": "nats", "values": {"IA³": 7.6, "full": 7.1}, "reference": (7.8, "before")},
     ]
     assert_png(plot_bar_panels(panels, tmp_path / "bars.png", title="comparison"))
+
+
+def test_bar_panels_draw_a_pair_of_errors_below_and_above(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    seen = []
+    original = matplotlib.axes.Axes.bar
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar", lambda ax, *a, **k: seen.append(k["yerr"]) or original(ax, *a, **k))
+    plot_bar_panels([{"title": "t", "ylabel": "s", "values": {"a": 1.0, "b": 2.0}, "errors": {"a": (0.1, 0.3), "b": 0.2}}],
+                    tmp_path / "e.png")
+    assert np.array_equal(seen[0], [[0.1, 0.2], [0.3, 0.2]])  # (below, above) x bars
 
 
 def test_bar_panels_refuse_a_panel_without_values(tmp_path):

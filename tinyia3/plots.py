@@ -378,8 +378,9 @@ def plot_bar_panels(panels: list, path, title=None) -> Path:
 
     panels: a list of {"title": str, "ylabel": str (with units), "values": {label: number},
     optional "log": bool, optional "errors": {label: number}, optional "reference": (value,
-    label) for a dashed line such as chance level}. A label keeps its colour in every panel;
-    each bar carries its value.
+    label) for a dashed line such as chance level}. An error is one number (±) or a pair (below,
+    above), e.g. the distances to a range's ends. A label keeps its colour in every panel; each
+    bar carries its value.
     """
     if not isinstance(panels, (list, tuple)) or not panels:
         raise ArgumentError("panels must be a non-empty list of {'title', 'ylabel', 'values'} dicts.")
@@ -395,7 +396,8 @@ def plot_bar_panels(panels: list, path, title=None) -> Path:
         names = list(p["values"])
         values = np.array([p["values"][n] for n in names], dtype=np.float64)
         errors = p.get("errors")
-        yerr = None if not errors else np.array([errors.get(n, 0.0) for n in names], dtype=np.float64)
+        yerr = None if not errors else np.array([np.broadcast_to(errors.get(n, 0.0), (2,)) for n in names],
+                                                dtype=np.float64).T  # (2, bars): below, above
         bars = ax.bar(range(len(names)), values, yerr=yerr, capsize=4, color=[color_of[n] for n in names])
         if p.get("log"):
             ax.set_yscale("log")

@@ -9,10 +9,10 @@ Files (all small excerpts; the sources' licences are in data/datasets/README.md)
   drama_style_train.jsonl    {"text"}: passages of Shakespeare (a few speeches each) from the drama
                              register's TRAIN split: the style-shift fine-tune reads these
   drama_style_heldout.jsonl  {"text"}: passages from the drama HELD-OUT scenes only
-  drama_style_prompts.jsonl  {"prompt", "form": "drama"}: openings that all four registers use
-                             (the commonest two-word line openings shared by every register);
-                             a style shift counts how many greedy continuations take the drama
-                             form (tinyia3/forms.py)
+  drama_style_prompts.jsonl  {"prompt", "form": "drama", "register"}: the first five words of
+                             20 held-out sentences of each OTHER register (scripture, technical,
+                             plain), drawn at random; a style shift counts how many greedy
+                             continuations take the drama form (tinyia3/forms.py)
   registers_heldout.jsonl    {"text", "register"}: 40 held-out passages per register, for the
                              held-out loss of every register before and after a fine-tune
   support_desk_prompts.jsonl {"prompt", "form": "support"}: every third prompt of
@@ -24,7 +24,6 @@ Also prints how often tinyia3.forms.is_drama fires on plain held-out text of eac
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import re
 import sys
@@ -107,24 +106,28 @@ def drama_blocks(split: str) -> list[str]:
     return blocks
 
 
-def shared_openings(n: int) -> list[str]:
-    """The n commonest two-word line openings that every register uses (counted over its
-    train and held-out splits), ranked by their smallest count over the registers: openings
-    that belong to no register, so a continuation's register is the model's choice."""
-    counts = {}
+PROMPT_WORDS = 5  # a prompt is the first five words of a held-out sentence of another register
+_PROMPT_LINE = re.compile(r"^([A-Z][a-z]*(?: [A-Za-z]+){%d}) [^\n]*[a-z]" % (PROMPT_WORDS - 1))
+
+
+def other_register_openings(rng, per_register: int) -> list[dict]:
+    """Held-out prompts that are not already drama: for each of the three other registers, the
+    first PROMPT_WORDS words of per_register lines drawn at random (without replacement) from
+    every held-out line that starts with a capital letter and whose first PROMPT_WORDS words are
+    plain letters followed by more text. The rule is applied to every line; nothing is chosen by
+    a model's output. A continuation takes the drama form only if the model leaves the prompt's
+    register for the plays'."""
+    prompts = []
     for r in REGISTERS:
-        c = collections.Counter()
-        for doc in documents(r, "train") + documents(r, "heldout"):
-            for line in doc.split("\n"):
-                words = line.split()
-                if len(words) >= 3 and all(re.fullmatch(r"[A-Za-z]+", w) for w in words[:2]) and words[0][0].isupper():
-                    c[" ".join(words[:2])] += 1
-        counts[r] = c
-    common = set.intersection(*(set(c) for c in counts.values()))
-    ranked = sorted(common, key=lambda o: (-min(counts[r][o] for r in REGISTERS), o))
-    if len(ranked) < n:
-        sys.exit(f"only {len(ranked)} openings are shared by all registers, expected {n}")
-    return ranked[:n]
+        if r == "drama":
+            continue
+        lines = "\n\n".join(documents(r, "heldout")).split("\n")
+        openings = sorted({m.group(1) for line in lines if (m := _PROMPT_LINE.match(line.strip()))})
+        if len(openings) < per_register:
+            sys.exit(f"only {len(openings)} {r} held-out lines open with {PROMPT_WORDS} plain words, expected {per_register}")
+        prompts += [{"prompt": openings[i], "form": "drama", "register": r}
+                    for i in sorted(rng.choice(len(openings), per_register, replace=False))]
+    return prompts
 
 
 def write_jsonl(path: Path, records: list[dict]) -> None:
@@ -152,7 +155,6 @@ def main(argv=None) -> int:
                 [{"text": t} for t in passages(drama_blocks("train"), tok, rng, 320, 96)])
     write_jsonl(OUT / "drama_style_heldout.jsonl",
                 [{"text": t} for t in passages(drama_blocks("heldout"), tok, rng, 60, 96)])
-    write_jsonl(OUT / "drama_style_prompts.jsonl", [{"prompt": o, "form": "drama"} for o in shared_openings(30)])
     records = []
     for r in REGISTERS:
         records += [{"text": t, "register": r} for t in line_windows(r, tok, rng, 40, 128)]
@@ -160,6 +162,8 @@ def main(argv=None) -> int:
     support = [json.loads(line) for line in open(OUT / "support_desk_heldout.jsonl", encoding="utf-8")]
     write_jsonl(OUT / "support_desk_prompts.jsonl", [{"prompt": r["prompt"], "form": "support"} for r in support[::3]])
     rates = false_positive_rates(tok, rng)
+    # Their own generator, so that the files above stay as they were before the prompts changed.
+    write_jsonl(OUT / "drama_style_prompts.jsonl", other_register_openings(np.random.default_rng((args.seed, 1)), 20))
     print("is_drama on 400 random 48-token held-out windows: " +
           ", ".join(f"{r} {v:.1%}" for r, v in rates.items()))
     return 0
