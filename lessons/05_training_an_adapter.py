@@ -286,6 +286,8 @@ print(f"[figure] {path}")
 #    reports 0.50 → 0.70 held-out accuracy) and use `margins` to see how the gap opens.
 # 3. Generate with the *bible_names* adapter on a drama prompt. Does an adapter trained for one
 #    task damage the other? Measure it with `evaluate(model, names_ia3, drama_eval)`.
+# 4. Checked: `tinyia3 check adam_step` — one Adam step on an IA³ vector, as `tinyia3.optim.AdamW`
+#    takes it.
 
 # %%
 print(f"\nlesson 5 done in {time.perf_counter() - start:.1f} s")

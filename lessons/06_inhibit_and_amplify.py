@@ -434,6 +434,7 @@ assert all(int(np.argmax(m)) == scripture for m in medians.values()), medians
 # 4. Run 6.7 on adapters trained for 100, 300 and 600 steps. Does the amplified group's drama
 #    column pull ahead of the inhibited group's, and does ranking by l_ff instead of s change
 #    the table?
+# 5. Checked: `tinyia3 check logit_lens` — the logit lens of a last-layer FFN unit.
 
 # %%
 print(f"\nlesson 6 done in {time.perf_counter() - start:.1f} s")

@@ -249,6 +249,8 @@ print(f"IA³ reached {100 * known:.0f} % of full fine-tuning's drop on drama and
 #    passages (training loss falling, held-out loss rising) before IA³ does?
 # 3. Compute, for GPT-2 small (L=12, C=768, F=3072, V=50257), the same five bars from the
 #    config alone. Check your IA³ count against the paper's figure for T0-3B (540K).
+# 4. Checked: `tinyia3 check training_bytes` — gradient + Adam bytes of full fine-tuning and IA³
+#    from a config.
 
 # %%
 print(f"\nlesson 8 done in {time.perf_counter() - start:.1f} s")
