@@ -1,8 +1,11 @@
-"""Every lesson script runs end to end with --quick and writes readable figures.
+"""A lesson script runs end to end with --quick and --out and writes readable figures.
 
 Lessons are found by glob (lessons/NN_*.py), so a new lesson is tested as soon as it exists.
-Each runs in a fresh interpreter, as a student would run it, on the default (embedded) model,
-offline (HF_HUB_OFFLINE=1 is inherited from conftest.py), with its figures in a temporary folder.
+Every lesson runs in quick mode, with all its asserts, as a notebook (tests/test_notebooks.py):
+running each a second time as a script would double the suite's longest part and test nothing
+more, so here the scripts' own path (options from the command line, figures into --out) runs
+for the first and the last lesson. Each runs in a fresh interpreter, as a student would run it,
+on the default (embedded) model, offline, with its figures in a temporary folder.
 """
 
 import os
@@ -21,8 +24,17 @@ def test_lessons_are_found():
     assert LESSONS, "no lessons/NN_*.py found: is the test run from a checkout of the repository?"
 
 
+SCRIPTS = [LESSONS[0], LESSONS[-1]] if LESSONS else []
+
+
+def test_every_lesson_runs_as_a_notebook():
+    from test_notebooks import LESSONS as NOTEBOOK_LESSONS
+
+    assert NOTEBOOK_LESSONS == LESSONS  # the notebook test runs each lesson's asserts
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("script", LESSONS, ids=[p.stem for p in LESSONS])
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_lesson_runs_quick_and_writes_pngs(script, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
     try:
