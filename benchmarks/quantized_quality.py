@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     n = model.config.n_positions
     groups = load_groups(DATA / "registers_heldout.jsonl", tokenizer, n)
     if args.quick:
-        groups = {k: Dataset(g.kind, g.examples[:3], g.source) for k, g in groups.items()}
+        groups = {k: Dataset(g.kind, g.examples[:2], g.source) for k, g in groups.items()}
     windows = [e for g in groups.values() for e in g.examples]
     batches = [lm_batch(windows[i:i + 8]) for i in range(0, len(windows), 8)]
     prompts = [tokenizer.encode(json.loads(line)["prompt"]) for line in open(DATA / "drama_style_prompts.jsonl")]
