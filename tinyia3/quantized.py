@@ -52,8 +52,9 @@ LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 LAYOUT = {"attn.c_attn": "column", "attn.c_proj": "column", "mlp.c_fc": "column", "mlp.c_proj": "row"}
 BITS = (8, 4)
 BLOCK_4BIT = 64  # weights per scale at 4 bits (bitsandbytes' NF4 default block is 64 too)
-# The largest float temporary a product makes: 2**23 numbers, 32 MiB in float32. Every linear
-# of GPT-2 up to large is one piece; wte (50257 × C) is dequantized in pieces of rows.
+# The largest float temporary a product makes: 2**21 numbers, 8 MiB in float32. Small enough
+# that an int8 IA³ step on gpt2-large holds ≤ 0.35 of the float32 peak (mlp.c_fc, 1280 × 5120,
+# then runs in 4 pieces; it was 2**23, one piece, and 0.37); wte (50257 × C) in pieces of rows.
 CHUNK_ELEMENTS = 1 << 21
 
 
