@@ -1,7 +1,8 @@
-"""Where the time of one IA³ training step goes, op by op, on a GPT-2-small-shaped model.
+"""Where the time of one IA³ (or LoRA) training step goes, op by op, on a GPT-2-small-shaped model.
 
-    python benchmarks/profile_step.py            # batch 8 x 128 tokens
+    python benchmarks/profile_step.py                  # IA³, batch 8 x 128 tokens
     python benchmarks/profile_step.py 4x512
+    python benchmarks/profile_step.py --method lora    # LoRA r = 8 on attn.c_attn, as bench.py's lora-step
 
 Every function of tinyia3.ops (and the LM head loop, losses.head_nll) is wrapped with a timer
 that records its *self* time: the time inside it minus the time of the wrapped ops it calls,
@@ -76,19 +77,25 @@ def instrument():
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("shape", nargs="?", default="8x128", help="batch x tokens, e.g. 4x512 (default 8x128)")
-    shape = p.parse_args(argv).shape
+    p.add_argument("--method", choices=("ia3", "lora"), default="ia3",
+                   help="the adapter trained: IA³ (default) or LoRA r = 8, alpha 16 on attn.c_attn")
+    args = p.parse_args(argv)
+    shape = args.shape
     try:
         B, T = (int(v) for v in shape.split("x"))
     except ValueError:
         p.error(f"shape: expected BATCHxTOKENS such as 8x128, found {shape!r}")
     config = GPT2Config()
     model = GPT2(config, init_params(config, seed=0, dtype=np.float32))
-    ia3 = tinyia3.IA3.random(model, std=0.1, seed=0)
+    if args.method == "ia3":
+        adapter = tinyia3.IA3.random(model, std=0.1, seed=0)
+    else:
+        adapter = tinyia3.LoRA.init(model, r=8, alpha=16, targets=("attn.c_attn",), seed=0)
     ids = np.random.default_rng(0).integers(0, config.vocab_size, (B, T))
-    opt = AdamW(ia3.named(), lr=3e-3)
+    opt = AdamW(adapter.named(), lr=3e-3)
 
     def step():
-        _, grads = tinyia3.loss_and_grad(model, ia3, ids)
+        _, grads = tinyia3.loss_and_grad(model, adapter, ids)
         opt.step(grads.named())
 
     rate = sgemm_rate()
@@ -99,7 +106,7 @@ def main(argv=None) -> int:
     total = time.perf_counter() - start
     rate = max(rate, sgemm_rate())  # before and after: a slow moment must not lower the ceiling
 
-    print(f"One IA³ training step at {B}x{T}: {total:.3f} s; NumPy sgemm {rate:.0f} GFLOP/s in this run.\n")
+    print(f"One {'IA³' if args.method == 'ia3' else 'LoRA'} training step at {B}x{T}: {total:.3f} s; NumPy sgemm {rate:.0f} GFLOP/s in this run.\n")
     print(f"{'op (self time)':<40} {'calls':>5} {'seconds':>8} {'share':>6} {'GFLOP/s':>8} {'sgemm%':>6}")
     rows = sorted(self_time, key=self_time.get, reverse=True)
     for name in rows:
