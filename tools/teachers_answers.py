@@ -97,7 +97,8 @@ def lesson_2():
     ia3.l_v[0][:] = 0.0
     _, fc0, _ = model.forward(ids, ia3, cache=True)
     b0 = fc0.blocks[0]
-    print("02.3 max|v| block0:", np.abs(b0.attn.v).max(), " max|att v merged|:", np.abs(b0.attn_c_proj.x).max() if b0.attn_c_proj.x is not None else None,
+    v_scaled = b0.sites["l_v"].x * b0.sites["l_v"].l  # the record keeps v before l_v only (model.py rebuilds it)
+    print("02.3 max|l_v ⊙ v| block0:", np.abs(v_scaled).max(), " max|att v|:", np.abs(b0.attn.att @ ops.split_heads(v_scaled, model.config.n_head)).max(),
           " max|q|:", np.abs(b0.attn.q).max(), " att row sums ok:", np.allclose(b0.attn.att.sum(-1), 1))
     base = model.logits(ids); zl = model.logits(ids, ia3)
     print("02.3 top-1 next-token agreement:", float((base.argmax(-1) == zl.argmax(-1)).mean()), "logits rel change", rel_error(zl, base))
