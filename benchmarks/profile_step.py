@@ -69,7 +69,10 @@ def _head_flops(model, hidden_rows, targets, dnll=None, *rest):
 def instrument():
     for name in dir(ops):
         fn = getattr(ops, name)
-        if inspect.isfunction(fn) and fn.__module__ == ops.__name__:  # the ops, not their cache classes
+        # The ops, not their cache classes; helpers that run part of an op (in_row_blocks and the
+        # per-block steps) count in the op's own self time.
+        if inspect.isfunction(fn) and fn.__module__ == ops.__name__ and not name.startswith("_") \
+                and name != "in_row_blocks":
             setattr(ops, name, timed(name, fn, _matmul_2d_flops if name == "matmul_2d" else None))
     losses.head_nll = timed("head_nll (d logits @ wte, bookkeeping)", losses.head_nll, _head_flops)
 
