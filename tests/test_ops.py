@@ -172,3 +172,30 @@ def test_nll_in_place_variants_give_the_same_numbers():
     np.testing.assert_array_equal(nll2, nll)
     np.testing.assert_array_equal(got, expected)
     assert got is buffer  # one buffer served as logits, softmax and dlogits
+
+
+def test_gelu_in_row_blocks_is_the_whole_array_bit_for_bit(monkeypatch):
+    # Blocks of 3 rows over 10 (a ragged last block) and a non-contiguous input (a transpose):
+    # every entry must come out of the same operations as on the whole array at once.
+    x = 3 * randn(6, 10).T  # (10, 6), not C-contiguous
+    dout = randn(10, 6)
+    t_whole = np.empty(x.shape)
+    ops._tanh_u(x, out=t_whole)
+    dx_whole = np.empty(x.shape)
+    ops._gelu_backward_rows(dout, x, t_whole, out=dx_whole)
+    monkeypatch.setattr(ops, "BLOCK_BYTES", 3 * 6 * 8)
+    y, cache = ops.gelu_forward(x)
+    np.testing.assert_array_equal(cache.t, t_whole)
+    np.testing.assert_array_equal(y, 0.5 * x * (1.0 + t_whole))  # exact: 0.5 is a power of two
+    np.testing.assert_array_equal(ops.gelu_backward(dout, cache), dx_whole)
+
+
+def test_gelu_backward_factored_form_equals_the_sum_as_written():
+    # d gelu/dx = 0.5 (1 + t) + 0.5 x (1 − t²) du/dx, which gelu_backward computes as
+    # (1 + t)(0.5 + 0.5 x (1 − t) du/dx): the same function, to rounding (float64).
+    x, dout = 4 * randn(5, 7), randn(5, 7)
+    _, cache = ops.gelu_forward(x)
+    t = cache.t
+    du = np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x**2)
+    expected = dout * (0.5 * (1 + t) + 0.5 * x * (1 - t**2) * du)
+    np.testing.assert_allclose(ops.gelu_backward(dout, cache), expected, rtol=1e-13, atol=1e-15)
