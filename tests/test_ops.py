@@ -182,7 +182,7 @@ def test_gelu_in_row_blocks_is_the_whole_array_bit_for_bit(monkeypatch):
     t_whole = np.empty(x.shape)
     ops._tanh_u(x, out=t_whole)
     dx_whole = np.empty(x.shape)
-    ops._gelu_backward_rows(dout, x, t_whole, out=dx_whole)
+    ops._gelu_backward_rows(x, t_whole, dout, out=dx_whole)
     monkeypatch.setattr(ops, "BLOCK_BYTES", 3 * 6 * 8)
     y, cache = ops.gelu_forward(x)
     np.testing.assert_array_equal(cache.t, t_whole)

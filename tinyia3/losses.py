@@ -65,9 +65,7 @@ def head_nll(model: GPT2, hidden_rows, targets, dnll=None, wte=None, train_wte=F
     chunks = _blocks(0, N, HEAD_CHUNK)
     if dnll is None or callable(dnll):
         for part in chunks:
-            logits = model.lm_head(hidden_rows[part], wte)
-            for rows in _blocks(part.start, part.stop, SOFTMAX_ROWS):
-                nll[rows], _ = ops.nll_forward(logits[_within(rows, part)], targets[rows], cache=False, overwrite=True)
+            _chunk_nll(model.lm_head(hidden_rows[part], wte), part, targets, nll)
         if dnll is None:
             return nll, None, None
         dnll = dnll(nll)
@@ -76,10 +74,7 @@ def head_nll(model: GPT2, hidden_rows, targets, dnll=None, wte=None, train_wte=F
     for part in chunks:
         h = hidden_rows[part]
         # The chunk's logits, softmax and dlogits share one (n, V) buffer: each is dead once the next exists.
-        dlogits = model.lm_head(h, wte)  # (n, V) logits, then dlogits, block by block
-        for rows in _blocks(part.start, part.stop, SOFTMAX_ROWS):
-            nll[rows], cache = ops.nll_forward(dlogits[_within(rows, part)], targets[rows], overwrite=True)
-            ops.nll_backward(dnll[rows], cache, overwrite=True)  # softmax -> dlogits, in place
+        dlogits = _chunk_nll(model.lm_head(h, wte), part, targets, nll, dnll)  # (n, V)
         dhidden[part] = dlogits @ wte  # (n, C)
         if dwte is not None:
             dwte += dlogits.T @ h  # (V, C)
@@ -91,9 +86,15 @@ def _blocks(start, stop, size):
     return [slice(i, min(i + size, stop)) for i in range(start, stop, size)]
 
 
-def _within(rows, part):
-    """The slice rows of the whole, counted from the start of the slice part that holds it."""
-    return slice(rows.start - part.start, rows.stop - part.start)
+def _chunk_nll(logits, part, targets, nll, dnll=None):
+    """nll[part] from the chunk's logits (n, V), SOFTMAX_ROWS rows at a time. With dnll, the
+    logits' buffer becomes d loss / d logits in place (softmax, then its backward) and is returned."""
+    for local in _blocks(0, len(logits), SOFTMAX_ROWS):
+        rows = slice(part.start + local.start, part.start + local.stop)
+        nll[rows], cache = ops.nll_forward(logits[local], targets[rows], cache=dnll is not None, overwrite=True)
+        if dnll is not None:
+            ops.nll_backward(dnll[rows], cache, overwrite=True)
+    return logits
 
 
 def _scored_rows(ids, mask):

@@ -241,9 +241,7 @@ def gelu_forward(x, cache=True):
 
     Written with in-place steps: on GPT-2's (B, T, 3072) hidden layer each temporary is large,
     and the plain one-line formula makes seven of them. Done in row blocks (in_row_blocks)."""
-    t = np.empty(x.shape, x.dtype)  # C order, so that its rows are views
-    in_row_blocks(_tanh_u, x, out=t)
-    record = GeluCache(x, t)
+    record = GeluCache(x, in_row_blocks(_tanh_u, x))
     return gelu_output(record), (record if cache else None)
 
 
@@ -261,7 +259,7 @@ def gelu_output(cache):
     """gelu(x) = 0.5 x (1 + t) from the cache (x, t): the forward's last steps, so that the output
     rebuilt later (GeluScaleCache) is bit for bit the one the forward returned."""
     x, t = cache
-    return in_row_blocks(_half_x_one_plus_t, x, t, out=np.empty(x.shape, x.dtype))
+    return in_row_blocks(_half_x_one_plus_t, x, t)
 
 
 def _half_x_one_plus_t(x, t, out):
@@ -277,10 +275,10 @@ def gelu_backward(dout, cache):
         d gelu/dx = (1 + t) · (0.5 + 0.5 x (1 - t) du/dx),
     one pass over the (B, T, F) arrays fewer than the sum as written."""
     x, t = cache
-    return in_row_blocks(_gelu_backward_rows, dout, x, t, out=np.empty(x.shape, x.dtype))
+    return in_row_blocks(_gelu_backward_rows, x, t, dout)
 
 
-def _gelu_backward_rows(dout, x, t, out):
+def _gelu_backward_rows(x, t, dout, out):
     half_x_du = np.multiply(x, x, out=out)
     half_x_du *= 1.5 * _GELU_C * _SQRT_2_OVER_PI
     half_x_du += 0.5 * _SQRT_2_OVER_PI
@@ -301,12 +299,13 @@ def _gelu_backward_rows(dout, x, t, out):
 BLOCK_BYTES = 1 << 18  # 256 KiB per array per block
 
 
-def in_row_blocks(fn, *arrays, out):
+def in_row_blocks(fn, *arrays):
     """Apply fn(*row_blocks, out=block of out) to consecutive blocks of rows (the last axis kept
-    whole) of arrays of one shape, each block about BLOCK_BYTES. Returns out. Bit for bit what
-    fn on the whole arrays gives: every entry is computed by the same operations."""
+    whole) of arrays of one shape, each block about BLOCK_BYTES, and return out: a new array of
+    the first array's shape and dtype. Bit for bit what fn on the whole arrays gives: every entry
+    is computed by the same operations."""
+    out = np.empty(arrays[0].shape, arrays[0].dtype)  # C order: its rows below are views of it
     n = out.shape[-1]
-    assert out.flags.c_contiguous  # its rows must be views, not a copy written to and dropped
     rows = [a.reshape(-1, n) for a in (*arrays, out)]
     step = max(1, BLOCK_BYTES // (n * out.itemsize))
     for start in range(0, len(rows[0]), step):
