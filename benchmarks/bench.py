@@ -298,28 +298,33 @@ def _plot(results, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     timed = [r for r in results if r["task"] != "generate"]
+    generated = [r for r in results if r["task"] == "generate"]
     labels = sorted({f"{r['task']}\n{r['batch']}x{r['seq']}" for r in timed}, key=lambda s: (s.split()[0], s))
     impls = sorted({r["impl"] for r in results}, key=lambda s: s != "tinyia3")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    fig, axes = plt.subplots(1, 2 if generated else 1, figsize=(12 if generated else 6.5, 4), squeeze=False)
+    axes = axes[0]
     width = 0.8 / len(impls)
     for k, impl in enumerate(impls):
-        values = []
-        for label in labels:
-            task, shape = label.split("\n")
-            B, T = (int(x) for x in shape.split("x"))
-            match = [r for r in timed if r["impl"] == impl and r["task"] == task and r["batch"] == B and r["seq"] == T]
-            values.append(match[0]["seconds"] if match else 0)
-        axes[0].bar([i + k * width for i in range(len(labels))], values, width, label=impl)
-        gen = [r for r in results if r["impl"] == impl and r["task"] == "generate"]
+        by_label = {f"{r['task']}\n{r['batch']}x{r['seq']}": r for r in timed if r["impl"] == impl}
+        found = [(i, by_label[label]) for i, label in enumerate(labels) if label in by_label]
+        x = [i + k * width for i, _ in found]
+        medians = [r["seconds"] for _, r in found]
+        # The spread of the single measurements, from the fastest to the slowest.
+        spread = [[r["seconds"] - min(r.get("all_seconds", [r["seconds"]])) for _, r in found],
+                  [max(r.get("all_seconds", [r["seconds"]])) - r["seconds"] for _, r in found]]
+        axes[0].bar(x, medians, width, yerr=spread, capsize=3, label=impl)
+        gen = [r for r in generated if r["impl"] == impl]
         if gen:
             axes[1].bar(k, gen[0]["tokens_per_s"], 0.6, label=impl)
     axes[0].set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels)
-    axes[0].set_ylabel("seconds (median, lower is better)")
-    axes[0].set_title("Forward and IA³ training step, GPT-2 small shape")
+    axes[0].set_ylabel("seconds (median, bars: fastest to slowest run)")
+    tasks = sorted({r["task"] for r in timed}, key=TASKS.index)
+    axes[0].set_title(f"{', '.join(tasks)}: GPT-2 small shape (lower is better)")
     axes[0].legend()
-    axes[1].set_xticks(range(len(impls)), impls)
-    axes[1].set_ylabel("tokens per second (higher is better)")
-    axes[1].set_title(f"Greedy generation with KV cache ({NEW_TOKENS} tokens)")
+    if generated:
+        axes[1].set_xticks(range(len(impls)), impls)
+        axes[1].set_ylabel("tokens per second (higher is better)")
+        axes[1].set_title(f"Greedy generation with KV cache ({NEW_TOKENS} tokens)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
